@@ -1,0 +1,100 @@
+"""Input and parameter checks shared by the estimators and transformers.
+
+Every check raises ``ValueError`` or ``TypeError`` with a message that names the
+parameter and the expected form, so that bad input never reaches torch.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+
+
+def as_float_array(X, name, *, ndim, dtype=np.float32, allow_nan=False):
+    """Return ``X`` as a numpy array of ``dtype`` without modifying the caller's data.
+
+    Parameters
+    ----------
+    X : array-like or torch.Tensor
+        The input.
+    name : str
+        Name used in error messages (``'X'``, ``'y'``...).
+    ndim : int or tuple of int
+        Accepted numbers of dimensions.
+    dtype : numpy dtype, default=np.float32
+        Output dtype.
+    allow_nan : bool, default=False
+        Whether NaN and inf are accepted.
+
+    Returns
+    -------
+    ndarray
+        A view or a copy of ``X``; callers must not write into it.
+    """
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    elif hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
+        X = X.to_numpy()
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError) as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be array-like of numbers, got {type(X).__name__}") from exc
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must hold real numbers, got complex dtype {arr.dtype}")
+    ndims = (ndim,) if isinstance(ndim, Integral) else tuple(ndim)
+    if arr.ndim not in ndims:
+        expected = " or ".join(str(d) for d in ndims)
+        raise ValueError(f"{name} must be {expected}-dimensional, got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}): at least one sample is required")
+    arr = arr.astype(dtype, copy=False)
+    if not allow_nan and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    return arr
+
+
+def check_targets(y, n_samples):
+    """Validate regression targets and return them as float32 of shape ``(n, s)``.
+
+    Returns
+    -------
+    y2d : ndarray of shape (n_samples, n_targets)
+    was_1d : bool
+        True when ``y`` was given as ``(n_samples,)``.
+    """
+    if y is None:
+        raise ValueError("y is required: regression targets of shape (n_samples,) or (n_samples, n_targets)")
+    arr = as_float_array(y, "y", ndim=(1, 2))
+    if arr.shape[0] != n_samples:
+        raise ValueError(
+            f"X and y have different numbers of samples: X has {n_samples}, y has {arr.shape[0]}"
+        )
+    if arr.ndim == 2 and arr.shape[1] == 0:
+        raise ValueError("y has no target columns (shape (n, 0))")
+    was_1d = arr.ndim == 1
+    return (arr[:, None] if was_1d else arr), was_1d
+
+
+def check_scalar(value, name, *, kind=Real, min_val=None, max_val=None, include_min=True, include_max=True):
+    """Check a hyper-parameter is a number in a range, naming it in the error."""
+    if isinstance(value, bool) or not isinstance(value, kind):
+        expected = "an integer" if kind is Integral else "a real number"
+        raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if min_val is not None and (value < min_val or (value == min_val and not include_min)):
+        op = ">=" if include_min else ">"
+        raise ValueError(f"{name} must be {op} {min_val}, got {value!r}")
+    if max_val is not None and (value > max_val or (value == max_val and not include_max)):
+        op = "<=" if include_max else "<"
+        raise ValueError(f"{name} must be {op} {max_val}, got {value!r}")
+    return value
+
+
+def unknown_name_error(kind, name, known):
+    """A ValueError for an unknown registry name that lists the valid ones."""
+    return ValueError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(known))}")

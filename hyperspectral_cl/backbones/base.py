@@ -1,0 +1,154 @@
+"""The interface every backbone shares, and the registry that maps names to classes."""
+
+import torch
+from torch import nn
+
+from .._validation import unknown_name_error
+
+__all__ = ["Backbone", "BACKBONES", "get_backbone", "list_backbones", "register_backbone"]
+
+#: name -> backbone class. Fill it with :func:`register_backbone`.
+BACKBONES = {}
+_ALIASES = {}
+
+
+def register_backbone(name, *, aliases=()):
+    """Class decorator that registers a backbone under ``name`` (and ``aliases``).
+
+    Parameters
+    ----------
+    name : str
+        The name users pass as ``ContrastivePatchRegressor(backbone=name)``.
+    aliases : iterable of str, default=()
+        Other accepted names.
+
+    Examples
+    --------
+    >>> from hyperspectral_cl.backbones import Backbone, register_backbone
+    >>> @register_backbone("tiny")
+    ... class Tiny(Backbone):
+    ...     min_patch_size = 1
+    ...     def __init__(self, n_bands, patch_size, n_targets, head="linear"):
+    ...         super().__init__(n_bands, patch_size, n_targets, head=head)
+    ...         self.build_head(n_bands)
+    ...     def features(self, x):
+    ...         return x.mean(dim=(1, 3, 4))
+    """
+
+    def decorator(cls):
+        if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+            raise TypeError(f"register_backbone expects an nn.Module subclass, got {cls!r}")
+        for key in (name, *aliases):
+            if key in BACKBONES or key in _ALIASES:
+                raise ValueError(f"backbone name {key!r} is already registered")
+        BACKBONES[name] = cls
+        for alias in aliases:
+            _ALIASES[alias] = name
+        return cls
+
+    return decorator
+
+
+def list_backbones():
+    """Registered backbone names, sorted (aliases excluded)."""
+    return sorted(BACKBONES)
+
+
+def get_backbone(name_or_class):
+    """Resolve a backbone from a registered name, or check and return a module class.
+
+    Parameters
+    ----------
+    name_or_class : str or type
+        A registered name (or alias), or an ``nn.Module`` subclass built as
+        ``cls(n_bands, patch_size, n_targets, **options)`` whose ``forward``
+        returns ``(prediction, features)``.
+
+    Returns
+    -------
+    type
+    """
+    if isinstance(name_or_class, str):
+        key = _ALIASES.get(name_or_class.lower(), name_or_class.lower())
+        try:
+            return BACKBONES[key]
+        except KeyError:
+            raise unknown_name_error("backbone", name_or_class, list(BACKBONES) + list(_ALIASES)) from None
+    if isinstance(name_or_class, type) and issubclass(name_or_class, nn.Module):
+        return name_or_class
+    if isinstance(name_or_class, nn.Module):
+        raise TypeError(
+            "backbone must be a registered name or an nn.Module *class* (the network is built at fit "
+            f"time from the data's shape); got an instance of {type(name_or_class).__name__}. "
+            f"Pass {type(name_or_class).__name__} itself and its options as module__<name>=value."
+        )
+    raise TypeError(f"backbone must be a name ({', '.join(list_backbones())}) or an nn.Module class, got {name_or_class!r}")
+
+
+HEADS = ("linear", "simplex")
+
+
+class Backbone(nn.Module):
+    """Base class of the package's backbones.
+
+    A backbone is built from the data's shape, takes patches ``(N, 1, B, S, S)``
+    and returns ``(prediction, features)``: ``features`` (``(N, d)``) is the
+    embedding the contrastive loss compares and ``prediction`` (``(N, n_targets)``)
+    is the regression head applied to it.
+
+    Subclasses set ``min_bands`` and ``min_patch_size``, build their layers in
+    ``__init__`` (calling :meth:`build_head` with the feature width) and implement
+    :meth:`features`.
+
+    Parameters
+    ----------
+    n_bands : int
+        Number of spectral bands ``B``.
+    patch_size : int
+        Spatial side ``S`` of the square patches.
+    n_targets : int
+        Number of regression outputs.
+    head : {'linear', 'simplex'}, default='linear'
+        ``'linear'``: unconstrained outputs. ``'simplex'``: a softmax over the
+        outputs, so predictions are non-negative and sum to one (abundances).
+    """
+
+    #: Smallest band count and patch size the architecture accepts.
+    min_bands = 1
+    min_patch_size = 1
+
+    def __init__(self, n_bands, patch_size, n_targets, head="linear"):
+        super().__init__()
+        self.check_input_shape(n_bands, patch_size)
+        if head not in HEADS:
+            raise unknown_name_error("head", head, HEADS)
+        if head == "simplex" and n_targets < 2:
+            raise ValueError("head='simplex' needs at least 2 targets (a softmax over one output is constant)")
+        self.n_bands, self.patch_size, self.n_targets, self.head_kind = n_bands, patch_size, n_targets, head
+
+    @classmethod
+    def check_input_shape(cls, n_bands, patch_size):
+        """Raise a ValueError naming the backbone and its minimum when the input is too small."""
+        name = getattr(cls, "name", cls.__name__)
+        if n_bands < cls.min_bands:
+            raise ValueError(f"backbone {name!r} needs at least {cls.min_bands} bands, got {n_bands}")
+        if patch_size < cls.min_patch_size:
+            raise ValueError(
+                f"backbone {name!r} needs patches of at least {cls.min_patch_size} x {cls.min_patch_size} "
+                f"pixels, got {patch_size} x {patch_size}; raise PatchExtractor's patch_size"
+            )
+
+    def build_head(self, n_features):
+        """Create the regression head on ``n_features``-wide features."""
+        self.regressor = nn.Linear(n_features, self.n_targets)
+
+    def features(self, x):
+        """Embedding of a batch of patches: ``(N, 1, B, S, S) -> (N, d)``."""
+        raise TypeError(f"{type(self).__name__} does not define features(x); backbones must implement it")
+
+    def forward(self, x):
+        f = self.features(x)
+        out = self.regressor(f)
+        if self.head_kind == "simplex":
+            out = torch.softmax(out, dim=1)
+        return out, f

@@ -1,0 +1,60 @@
+"""Li, Zhang and Shen (2017): a two-layer 3-D CNN for spectral-spatial classification.
+
+Li Y., Zhang H., Shen Q., "Spectral-spatial classification of hyperspectral imagery
+with 3D convolutional neural network", Remote Sensing 9(1):67, 2017.
+"""
+
+from torch import nn
+
+from .base import Backbone, register_backbone
+
+__all__ = ["Li"]
+
+
+@register_backbone("li")
+class Li(Backbone):
+    """Li et al. (2017) 3-D CNN.
+
+    ``Conv3d(1, n, (7, 3, 3), pad (1, 0, 0))`` -> ReLU ->
+    ``Conv3d(n, 2n, (3, 3, 3), pad (1, 0, 0))`` -> ReLU -> flatten -> linear head.
+    The convolutions shrink the spectral axis by 4 and each spatial axis by 4, so
+    the features are ``2n (B - 4) (S - 4)^2``-dimensional; they are what the
+    contrastive loss compares. Unlike a public version of this network, both
+    convolutions are followed by their ReLU (without them it is a linear model).
+
+    Parameters
+    ----------
+    n_bands : int
+        Number of bands, ``>= 5``.
+    patch_size : int
+        Patch side, ``>= 5``.
+    n_targets : int
+        Number of outputs.
+    n_planes : int, default=16
+        Filters of the first convolution (the second has twice as many); 16 is
+        the configuration of the paper's experiments.
+    head : {'linear', 'simplex'}, default='linear'
+        See :class:`~hyperspectral_cl.backbones.Backbone`.
+    """
+
+    name = "li"
+    min_bands = 5
+    min_patch_size = 5
+
+    def __init__(self, n_bands, patch_size, n_targets, n_planes=16, head="linear"):
+        super().__init__(n_bands, patch_size, n_targets, head=head)
+        if int(n_planes) < 1:
+            raise ValueError(f"n_planes must be a positive integer, got {n_planes!r}")
+        self.conv1 = nn.Conv3d(1, n_planes, (7, 3, 3), padding=(1, 0, 0))
+        self.conv2 = nn.Conv3d(n_planes, 2 * n_planes, (3, 3, 3), padding=(1, 0, 0))
+        self.act = nn.ReLU()
+        self.n_features = 2 * n_planes * (n_bands - 4) * (patch_size - 4) ** 2
+        self.build_head(self.n_features)
+        for m in (self.conv1, self.conv2):
+            nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+
+    def features(self, x):
+        x = self.act(self.conv1(x))
+        x = self.act(self.conv2(x))
+        return x.flatten(1)

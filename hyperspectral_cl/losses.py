@@ -1,0 +1,248 @@
+"""Contrastive losses for regression: positives are samples with close targets.
+
+All losses take the features of every view stacked on the batch axis and the
+matching targets (the caller stacks ``[anchor views; augmented views]`` with
+``[y; y]``), so the other view of a sample is a positive by construction
+(target distance 0). Everything is vectorised over the batch (one ``M x M``
+similarity matrix, no Python loop over samples) and numerically stable
+(``logsumexp``); no loss returns NaN or inf for finite features.
+
+Similarity is cosine similarity over a temperature ``tau``:
+``s_ij = <f_i, f_j> / (||f_i|| ||f_j|| tau)``. Positives of anchor ``i`` are the
+``j != i`` with ``||y_i - y_j||_2 <= radius``.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from ._validation import check_scalar, unknown_name_error
+
+__all__ = [
+    "CONTRASTIVE_LOSSES",
+    "bce_contrastive_loss",
+    "get_contrastive_loss",
+    "paper_contrastive_loss",
+    "radius_positive_mask",
+    "supcon_contrastive_loss",
+]
+
+
+def radius_positive_mask(targets, radius):
+    """Pairs whose targets lie within ``radius`` (Euclidean), self-pairs excluded.
+
+    Parameters
+    ----------
+    targets : Tensor of shape (M,) or (M, n_targets)
+    radius : float
+        Non-negative radius in target units.
+
+    Returns
+    -------
+    mask : bool Tensor of shape (M, M)
+    """
+    t = targets.reshape(targets.shape[0], -1)
+    # explicit differences, not the matmul form of cdist: exact for equal targets
+    d2 = (t[:, None, :] - t[None, :, :]).pow(2).sum(-1)
+    eye = torch.eye(t.shape[0], dtype=torch.bool, device=t.device)
+    return (d2 <= radius * radius) & ~eye
+
+
+def _cosine_logits(features, temperature):
+    z = F.normalize(features.reshape(features.shape[0], -1), dim=1, eps=1e-8)
+    return z @ z.T / temperature
+
+
+def _check(features, targets, radius, temperature):
+    check_scalar(radius, "radius", min_val=0.0)
+    check_scalar(temperature, "temperature", min_val=0.0, include_min=False)
+    if features.ndim < 2:
+        raise ValueError(f"features must have shape (M, d), got {tuple(features.shape)}")
+    if targets.shape[0] != features.shape[0]:
+        raise ValueError(
+            f"features and targets disagree on the batch size: {features.shape[0]} vs {targets.shape[0]}"
+        )
+
+
+def _masked_logsumexp(logits, mask):
+    """Row-wise logsumexp over ``mask``; rows with an empty mask give 0 (and zero gradient).
+
+    Filling empty rows with zeros before the reduction keeps both the value and the
+    gradient finite (a row of -inf has a NaN softmax gradient even when discarded).
+    """
+    has_any = mask.any(dim=1)
+    masked = logits.masked_fill(~mask, float("-inf"))
+    masked = torch.where(has_any[:, None], masked, torch.zeros_like(masked))
+    return torch.logsumexp(masked, dim=1), has_any
+
+
+def _zero_loss(features):
+    # a zero that stays attached to the graph, so backward() works uniformly
+    return features.sum() * 0.0
+
+
+def paper_contrastive_loss(features, targets, *, radius, temperature, positive_reduction="sum"):
+    """The paper's contrastive loss (Eq. 2), with negatives-only denominators.
+
+    ``L = -1/M sum_i sum_{j in P(i)} log( exp(s_ij) / sum_{k in N(i)} exp(s_ik) )``
+    where ``P(i)`` are the positives of anchor ``i`` and ``N(i)`` the other samples
+    (``k != i``, ``k`` not in ``P(i)``).
+
+    Parameters
+    ----------
+    features : Tensor of shape (M, d)
+        Features of all views stacked on the batch axis.
+    targets : Tensor of shape (M,) or (M, n_targets)
+        Targets matching ``features`` row by row.
+    radius : float
+        Positives are pairs with target distance ``<= radius``.
+    temperature : float
+        Positive temperature ``tau``.
+    positive_reduction : {'sum', 'mean'}, default='sum'
+        ``'sum'`` is Eq. 2 as printed (anchors with many positives weigh more);
+        ``'mean'`` averages over each anchor's positives.
+
+    Returns
+    -------
+    loss : scalar Tensor
+
+    Notes
+    -----
+    Normalisation: the sum over anchors is divided by ``M``, the number of rows.
+    An anchor with no negatives (every other target within ``radius``) has an empty
+    denominator (``log 0``); it contributes 0 instead. An anchor with no positives
+    contributes 0, as the empty sum in Eq. 2 does. Because the denominator holds no
+    positives, the loss is not bounded below by 0. With ``M == 1`` the loss is 0.
+    """
+    _check(features, targets, radius, temperature)
+    if positive_reduction not in ("sum", "mean"):
+        raise ValueError(f"positive_reduction must be 'sum' or 'mean', got {positive_reduction!r}")
+    m = features.shape[0]
+    if m < 2:
+        return _zero_loss(features)
+    logits = _cosine_logits(features, temperature)
+    pos = radius_positive_mask(targets, radius)
+    eye = torch.eye(m, dtype=torch.bool, device=features.device)
+    neg = ~pos & ~eye
+    log_denom, has_neg = _masked_logsumexp(logits, neg)
+    log_prob = logits - log_denom[:, None]
+    n_pos = pos.sum(dim=1)
+    per_anchor = -(log_prob * pos).sum(dim=1)
+    if positive_reduction == "mean":
+        per_anchor = per_anchor / n_pos.clamp(min=1)
+    valid = has_neg & (n_pos > 0)
+    return (per_anchor * valid).sum() / m
+
+
+def supcon_contrastive_loss(features, targets, *, radius, temperature):
+    """Supervised contrastive loss (Khosla et al., 2020) with a target-radius mask.
+
+    ``L = 1/|A| sum_{i in A} -1/|P(i)| sum_{p in P(i)} log( exp(s_ip) / sum_{k != i} exp(s_ik) )``
+    over the anchors ``A`` that have at least one positive.
+
+    Parameters
+    ----------
+    features : Tensor of shape (M, d)
+    targets : Tensor of shape (M,) or (M, n_targets)
+    radius : float
+    temperature : float
+
+    Returns
+    -------
+    loss : scalar Tensor
+        Non-negative; 0 when no anchor has a positive or ``M == 1``.
+    """
+    _check(features, targets, radius, temperature)
+    m = features.shape[0]
+    if m < 2:
+        return _zero_loss(features)
+    logits = _cosine_logits(features, temperature)
+    pos = radius_positive_mask(targets, radius)
+    eye = torch.eye(m, dtype=torch.bool, device=features.device)
+    log_denom, _ = _masked_logsumexp(logits, ~eye)
+    log_prob = logits - log_denom[:, None]
+    n_pos = pos.sum(dim=1)
+    valid = n_pos > 0
+    if not bool(valid.any()):
+        return _zero_loss(features)
+    per_anchor = -(log_prob * pos).sum(dim=1) / n_pos.clamp(min=1)
+    return per_anchor[valid].mean()
+
+
+def bce_contrastive_loss(features, targets, *, radius, temperature):
+    """Pairwise binary cross-entropy form of the authors' public ICASSP 2024 code.
+
+    Each unordered pair ``i < j`` is a binary problem: logit ``s_ij`` (cosine over
+    temperature), label 1 when the targets lie within ``radius``. Returns the mean
+    BCE-with-logits over the ``M (M - 1) / 2`` pairs.
+
+    Parameters
+    ----------
+    features : Tensor of shape (M, d)
+    targets : Tensor of shape (M,) or (M, n_targets)
+    radius : float
+    temperature : float
+        The public code uses 1.0 (logits stay in [-1, 1]).
+
+    Returns
+    -------
+    loss : scalar Tensor
+
+    Notes
+    -----
+    The public code zeroes the lower triangle and the diagonal of the ``M x M``
+    logit and label matrices and averages the BCE over all ``M^2`` entries; each
+    zeroed entry contributes the constant ``log 2``. Its value is therefore
+    ``(P / M^2) * L + (1 - P / M^2) * log 2`` with ``P = M (M - 1) / 2``: the same
+    gradient direction, scaled by ``P / M^2``. Here only the real pairs count.
+    """
+    _check(features, targets, radius, temperature)
+    m = features.shape[0]
+    if m < 2:
+        return _zero_loss(features)
+    logits = _cosine_logits(features, temperature)
+    pos = radius_positive_mask(targets, radius)
+    iu = torch.triu_indices(m, m, offset=1, device=features.device)
+    return F.binary_cross_entropy_with_logits(logits[iu[0], iu[1]], pos[iu[0], iu[1]].to(logits.dtype))
+
+
+def _paper_mean(features, targets, *, radius, temperature):
+    return paper_contrastive_loss(
+        features, targets, radius=radius, temperature=temperature, positive_reduction="mean"
+    )
+
+
+_paper_mean.__doc__ = "The paper's loss with positives averaged per anchor (``positive_reduction='mean'``)."
+
+#: Registry of contrastive losses by name; each is ``f(features, targets, *, radius, temperature)``.
+CONTRASTIVE_LOSSES = {
+    "paper": paper_contrastive_loss,
+    "paper-mean": _paper_mean,
+    "supcon": supcon_contrastive_loss,
+    "bce": bce_contrastive_loss,
+}
+
+
+def get_contrastive_loss(name_or_callable):
+    """Resolve a contrastive loss from its registry name or return a callable unchanged.
+
+    Parameters
+    ----------
+    name_or_callable : str or callable
+        One of ``CONTRASTIVE_LOSSES`` or a function
+        ``f(features, targets, *, radius, temperature) -> scalar Tensor``.
+
+    Returns
+    -------
+    callable
+    """
+    if callable(name_or_callable):
+        return name_or_callable
+    if isinstance(name_or_callable, str):
+        try:
+            return CONTRASTIVE_LOSSES[name_or_callable]
+        except KeyError:
+            raise unknown_name_error("contrastive loss", name_or_callable, CONTRASTIVE_LOSSES) from None
+    raise TypeError(
+        f"contrastive must be a name ({', '.join(CONTRASTIVE_LOSSES)}) or a callable, "
+        f"got {type(name_or_callable).__name__}"
+    )

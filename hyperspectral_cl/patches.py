@@ -1,0 +1,303 @@
+"""Windows in, network-ready patches out.
+
+The data contract of the package: one row of ``X`` is one sample, a spatial window
+of a hyperspectral image around one location, channels-last as hyperspectral files
+store cubes: ``X`` has shape ``(n_samples, height, width, n_bands)``; ``y`` has
+shape ``(n_samples,)`` or ``(n_samples, n_targets)``.
+"""
+
+from numbers import Integral
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ._validation import as_float_array, check_scalar
+
+__all__ = ["MeanSpectrum", "PatchExtractor", "extract_windows"]
+
+
+def _check_patch_size(patch_size, name="patch_size"):
+    check_scalar(patch_size, name, kind=Integral, min_val=1)
+    return int(patch_size)
+
+
+def extract_windows(cube, targets=None, size=10, stride=1, label="mean"):
+    """Cut square windows from a hyperspectral cube, in the package's data contract.
+
+    Parameters
+    ----------
+    cube : array-like of shape (height, width, n_bands)
+        The image, channels-last.
+    targets : array-like of shape (height, width) or (height, width, n_targets), default=None
+        Per-pixel targets (e.g. abundances). When None, ``y`` is None.
+    size : int, default=10
+        Window side in pixels.
+    stride : int, default=1
+        Step between consecutive windows, in pixels, along both axes.
+    label : {'mean', 'center'}, default='mean'
+        How a window is labelled: the mean of its targets (the paper's
+        patch-average abundances) or the target of its centre pixel, at offset
+        ``size // 2`` from the window's first row and column (the exact centre
+        for odd sizes).
+
+    Returns
+    -------
+    X : ndarray of shape (n_windows, size, size, n_bands)
+        A new array (the cube is never modified), in the dtype of ``cube``
+        if floating, float32 otherwise.
+    y : ndarray of shape (n_windows, n_targets) or None
+        Window labels, float32; 1-D targets give ``n_targets = 1``.
+    coords : ndarray of shape (n_windows, 2)
+        Row and column of each window's first (upper-left) pixel.
+
+    Notes
+    -----
+    Windows are built from a strided view (``sliding_window_view``), so only the
+    returned array is allocated. Windows that would cross the border are not
+    produced (``'valid'`` border handling).
+    """
+    cube = np.asarray(cube)
+    if cube.ndim != 3:
+        raise ValueError(f"cube must be 3-dimensional (height, width, n_bands), got shape {cube.shape}")
+    size = _check_patch_size(size, "size")
+    stride = _check_patch_size(stride, "stride")
+    h, w, _ = cube.shape
+    if size > h or size > w:
+        raise ValueError(f"size={size} is larger than the cube's spatial shape {(h, w)}")
+    if label not in ("mean", "center"):
+        raise ValueError(f"label must be 'mean' or 'center', got {label!r}")
+    dtype = cube.dtype if np.issubdtype(cube.dtype, np.floating) else np.float32
+
+    # view shape: (n_rows, n_cols, n_bands, size, size)
+    view = sliding_window_view(cube, (size, size), axis=(0, 1))[::stride, ::stride]
+    n_rows, n_cols = view.shape[:2]
+    X = np.empty((n_rows * n_cols, size, size, cube.shape[2]), dtype=dtype)
+    X.reshape(n_rows, n_cols, size, size, -1)[...] = view.transpose(0, 1, 3, 4, 2)
+    rows, cols = np.meshgrid(np.arange(n_rows) * stride, np.arange(n_cols) * stride, indexing="ij")
+    coords = np.stack([rows.ravel(), cols.ravel()], axis=1)
+
+    y = None
+    if targets is not None:
+        t = np.asarray(targets, dtype=np.float64)
+        if t.ndim == 2:
+            t = t[:, :, None]
+        if t.ndim != 3 or t.shape[:2] != (h, w):
+            raise ValueError(
+                f"targets must have shape (height, width) or (height, width, n_targets) matching "
+                f"the cube's {(h, w)}, got {np.shape(targets)}"
+            )
+        if label == "mean":
+            tv = sliding_window_view(t, (size, size), axis=(0, 1))[::stride, ::stride]
+            y = tv.mean(axis=(-2, -1)).reshape(n_rows * n_cols, -1)
+        else:
+            c = size // 2
+            y = t[coords[:, 0] + c, coords[:, 1] + c]
+        y = y.astype(np.float32)
+    return X, y, coords
+
+
+class PatchExtractor(TransformerMixin, BaseEstimator):
+    """Centre-crop windows to square patches laid out for 3-D networks.
+
+    A sample-preserving transformer: each input row is one window
+    ``(height, width, n_bands)``; each output row is its centre
+    ``patch_size x patch_size`` crop as a float32 ``(1, n_bands, patch_size, patch_size)``
+    volume, the layout of ``torch.nn.Conv3d`` (one input channel, bands as depth).
+    Because windows may be larger than the patch, ``patch_size`` can be tuned in a
+    grid search (``patchextractor__patch_size``) on one set of windows.
+
+    This is not :class:`sklearn.feature_extraction.image.PatchExtractor`, which
+    extracts *all* patches of each image and so changes the number of samples
+    (impossible inside a Pipeline with targets). This one keeps one sample per
+    row and the targets aligned.
+
+    Parameters
+    ----------
+    patch_size : int, default=10
+        Side of the square patch, in pixels. Must not exceed the windows' height
+        or width. The crop starts at offset ``(height - patch_size) // 2`` (and
+        likewise for width), so odd windows and odd patches share their centre
+        pixel.
+    spectrum_norm : {None, 'l2'}, default=None
+        ``'l2'`` scales every pixel's spectrum to unit L2 norm before
+        standardisation, which removes multiplicative illumination effects
+        (shading, a spatial illumination pattern); None keeps reflectance levels.
+    standardize : bool, default=True
+        Whether to standardise each band to zero mean and unit variance with
+        statistics learned in :meth:`fit` over the training patches (so
+        cross-validation does not leak test statistics). Bands with zero variance
+        are only centred.
+
+    Attributes
+    ----------
+    n_bands_in_ : int
+        Number of bands seen in :meth:`fit`.
+    window_shape_ : tuple of int
+        ``(height, width)`` of the windows seen in :meth:`fit`.
+    mean_ : ndarray of shape (n_bands,) or None
+        Per-band mean of the training patches (None when ``standardize=False``).
+    scale_ : ndarray of shape (n_bands,) or None
+        Per-band standard deviation used for scaling (1 where it is 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspectral_cl import PatchExtractor
+    >>> X = np.random.default_rng(0).random((4, 12, 12, 30))
+    >>> PatchExtractor(patch_size=10).fit_transform(X).shape
+    (4, 1, 30, 10, 10)
+    """
+
+    def __init__(self, patch_size=10, spectrum_norm=None, standardize=True):
+        self.patch_size = patch_size
+        self.spectrum_norm = spectrum_norm
+        self.standardize = standardize
+
+    def _crop(self, X):
+        """Validate ``X`` and return the (read-only) centre-crop view."""
+        X = as_float_array(X, "X", ndim=4)
+        size = _check_patch_size(self.patch_size)
+        h, w = X.shape[1:3]
+        if size > h or size > w:
+            raise ValueError(
+                f"patch_size={size} is larger than the windows in X ({h} x {w}); X must have shape "
+                f"(n_samples, height, width, n_bands) with height and width >= patch_size"
+            )
+        if self.spectrum_norm not in (None, "l2"):
+            raise ValueError(f"spectrum_norm must be None or 'l2', got {self.spectrum_norm!r}")
+        top, left = (h - size) // 2, (w - size) // 2
+        crop = X[:, top : top + size, left : left + size, :]
+        if self.spectrum_norm == "l2":  # a new array: the caller's data stays untouched
+            norm = np.linalg.norm(crop, axis=-1, keepdims=True)
+            crop = crop / np.maximum(norm, np.finfo(np.float32).tiny)
+        return crop
+
+    def fit(self, X, y=None):
+        """Learn the band count, window shape and per-band statistics.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, n_bands)
+            Windows, channels-last.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : PatchExtractor
+        """
+        if not isinstance(self.standardize, (bool, np.bool_)):
+            raise TypeError(f"standardize must be True or False, got {self.standardize!r}")
+        crop = self._crop(X)
+        self.n_bands_in_ = crop.shape[-1]
+        self.window_shape_ = tuple(np.shape(X)[1:3])
+        if self.standardize:
+            flat = crop.reshape(-1, crop.shape[-1])
+            mean = flat.mean(axis=0, dtype=np.float64)
+            std = flat.std(axis=0, dtype=np.float64)
+            std[std < 10 * np.finfo(np.float32).eps * np.maximum(np.abs(mean), 1.0)] = 1.0
+            self.mean_, self.scale_ = mean.astype(np.float32), std.astype(np.float32)
+        else:
+            self.mean_ = self.scale_ = None
+        return self
+
+    def transform(self, X):
+        """Crop, standardise and lay out windows for a 3-D network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, n_bands)
+            Windows, channels-last, with the band count seen in :meth:`fit`
+            and height and width >= ``patch_size``.
+
+        Returns
+        -------
+        patches : ndarray of shape (n_samples, 1, n_bands, patch_size, patch_size)
+            A new float32 array.
+        """
+        check_is_fitted(self, "n_bands_in_")
+        crop = self._crop(X)
+        if crop.shape[-1] != self.n_bands_in_:
+            raise ValueError(
+                f"X has {crop.shape[-1]} bands but PatchExtractor was fitted on {self.n_bands_in_}"
+            )
+        out = np.ascontiguousarray(crop.transpose(0, 3, 1, 2)[:, None], dtype=np.float32)
+        if out is crop or np.shares_memory(out, crop):  # never hand back the caller's memory
+            out = out.copy()
+        if self.mean_ is not None:
+            out -= self.mean_[None, None, :, None, None]
+            out /= self.scale_[None, None, :, None, None]
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = False
+        tags.requires_fit = True
+        return tags
+
+
+class MeanSpectrum(TransformerMixin, BaseEstimator):
+    """Average each window over its pixels: the feature classical regressors use.
+
+    ``(n_samples, height, width, n_bands) -> (n_samples, n_bands)``, optionally
+    with each spectrum scaled to unit L2 norm, which removes a multiplicative
+    illumination factor. Put ridge or PLS regression after it to get the
+    baseline a practitioner would try first.
+
+    Parameters
+    ----------
+    normalize : bool, default=False
+        Whether to divide each mean spectrum by its L2 norm.
+
+    Attributes
+    ----------
+    n_bands_in_ : int
+        Number of bands seen in fit.
+    """
+
+    def __init__(self, normalize=False):
+        self.normalize = normalize
+
+    def fit(self, X, y=None):
+        """Record the band count.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, n_bands)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : MeanSpectrum
+        """
+        self.n_bands_in_ = as_float_array(X, "X", ndim=4).shape[-1]
+        return self
+
+    def transform(self, X):
+        """Mean spectrum of each window.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, n_bands)
+
+        Returns
+        -------
+        spectra : ndarray of shape (n_samples, n_bands), float64
+        """
+        check_is_fitted(self, "n_bands_in_")
+        X = as_float_array(X, "X", ndim=4, dtype=np.float64)
+        if X.shape[-1] != self.n_bands_in_:
+            raise ValueError(f"X has {X.shape[-1]} bands but MeanSpectrum was fitted on {self.n_bands_in_}")
+        spectra = X.mean(axis=(1, 2))
+        if self.normalize:
+            spectra /= np.maximum(np.linalg.norm(spectra, axis=1, keepdims=True), np.finfo(np.float64).tiny)
+        return spectra
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        return tags
