@@ -4,11 +4,11 @@ from numbers import Integral
 
 import numpy as np
 import torch
+from sklearn.exceptions import NotFittedError
 from skorch import NeuralNetRegressor
 from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
 from skorch.utils import to_tensor
-from sklearn.exceptions import NotFittedError
-from sklearn.utils import check_random_state
+from torch.utils.data import DataLoader
 
 from ._torch_utils import frozen_batchnorm_stats, seeded_torch_rng
 from ._validation import as_float_array, check_scalar, check_targets
@@ -164,6 +164,17 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         device="cpu",
         **kwargs,
     ):
+        # set before skorch's __init__: afterwards skorch refuses nn.Module values on public
+        # attributes, and a module instance passed as backbone must reach fit's clear error
+        self.backbone = backbone
+        self.augment = augment
+        self.alpha = alpha
+        self.radius = radius
+        self.positive_fraction = positive_fraction
+        self.temperature = temperature
+        self.contrastive = contrastive
+        self.standardize_targets = standardize_targets
+        self.random_state = random_state
         kwargs.setdefault("iterator_train__shuffle", True)
         if optimizer is torch.optim.SGD:
             kwargs.setdefault("optimizer__momentum", 0.9)
@@ -180,15 +191,6 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             device=device,
             **kwargs,
         )
-        self.backbone = backbone
-        self.augment = augment
-        self.alpha = alpha
-        self.radius = radius
-        self.positive_fraction = positive_fraction
-        self.temperature = temperature
-        self.contrastive = contrastive
-        self.standardize_targets = standardize_targets
-        self.random_state = random_state
 
     # skorch calls the network parameter ``module``; here it is ``backbone``. The alias
     # keeps a single public parameter (so clone/get_params see only ``backbone``).
@@ -359,6 +361,22 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                 self.initialize()
             super().partial_fit(X, y, **fit_params)
         return self
+
+    def get_iterator(self, dataset, training=False):
+        """skorch's iterator; inference loaders get a private generator.
+
+        A DataLoader draws a base seed from torch's global generator even when it
+        does not shuffle; a private generator keeps predict from changing the
+        caller's global random state.
+        """
+        if training or self.iterator_valid is not DataLoader:
+            return super().get_iterator(dataset, training=training)
+        kwargs = self.get_params_for("iterator_valid")
+        kwargs.setdefault("batch_size", self.batch_size)
+        if kwargs["batch_size"] == -1:
+            kwargs["batch_size"] = len(dataset)
+        kwargs.setdefault("generator", torch.Generator())
+        return self.iterator_valid(dataset, **kwargs)
 
     def infer(self, x, **fit_params):
         # fit params such as ``groups`` are meant for train_split, not for the backbone

@@ -157,6 +157,8 @@ class PatchExtractor(TransformerMixin, BaseEstimator):
 
     def _crop(self, X):
         """Validate ``X`` and return the (read-only) centre-crop view."""
+        if self.spectrum_norm not in (None, "l2"):
+            raise ValueError(f"spectrum_norm must be None or 'l2', got {self.spectrum_norm!r}")
         X = as_float_array(X, "X", ndim=4)
         size = _check_patch_size(self.patch_size)
         h, w = X.shape[1:3]
@@ -165,8 +167,6 @@ class PatchExtractor(TransformerMixin, BaseEstimator):
                 f"patch_size={size} is larger than the windows in X ({h} x {w}); X must have shape "
                 f"(n_samples, height, width, n_bands) with height and width >= patch_size"
             )
-        if self.spectrum_norm not in (None, "l2"):
-            raise ValueError(f"spectrum_norm must be None or 'l2', got {self.spectrum_norm!r}")
         top, left = (h - size) // 2, (w - size) // 2
         crop = X[:, top : top + size, left : left + size, :]
         if self.spectrum_norm == "l2":  # a new array: the caller's data stays untouched

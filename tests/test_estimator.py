@@ -1,0 +1,311 @@
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_net_params
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.pipeline import Pipeline, make_pipeline
+from skorch.dataset import ValidSplit
+
+from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor, TrainingDivergedError
+from hyperspectral_cl._torch_utils import frozen_batchnorm_stats
+from hyperspectral_cl.augment import RandomFlip
+from hyperspectral_cl.backbones import Backbone
+from hyperspectral_cl.losses import supcon_contrastive_loss
+
+
+def make_model(patch=5, **kw):
+    return Pipeline(
+        [("patchextractor", PatchExtractor(patch)), ("net", ContrastivePatchRegressor("li", **tiny_net_params(**kw)))]
+    )
+
+
+@pytest.fixture(scope="module")
+def patches(windows):
+    X, y = windows
+    return PatchExtractor(5).fit_transform(X), np.array(y)
+
+
+def test_pipeline_fit_predict_score(windows):
+    X, y = windows
+    model = make_model().fit(X, y)
+    pred = model.predict(X)
+    assert pred.shape == y.shape and pred.dtype == np.float32 and np.isfinite(pred).all()
+    assert isinstance(model.score(X, y), float)
+    net = model[-1]
+    assert (net.n_bands_in_, net.patch_size_, net.n_targets_) == (16, 5, 3)
+
+
+def test_1d_targets_give_1d_predictions(windows):
+    X, y = windows
+    model = make_model().fit(X, y[:, 0])
+    assert model.predict(X).shape == (len(X),)
+
+
+def test_training_reduces_loss_and_beats_the_mean(windows):
+    X, y = windows
+    model = make_model(max_epochs=60, alpha=0.0, augment=None, lr=1e-2).fit(X, y)
+    losses = model[-1].history[:, "train_loss"]
+    assert losses[-1] < 0.5 * losses[0]
+    assert model.score(X, y) > 0.5  # training fit, standardised targets: clearly better than the mean
+
+
+def test_same_random_state_same_predictions_and_global_rng_untouched(windows):
+    X, y = windows
+    state = torch.random.get_rng_state()
+    p1 = make_model(random_state=3).fit(X, y).predict(X)
+    assert torch.equal(state, torch.random.get_rng_state())
+    p2 = make_model(random_state=3).fit(X, y).predict(X)
+    p3 = make_model(random_state=4).fit(X, y).predict(X)
+    np.testing.assert_array_equal(p1, p2)
+    assert not np.allclose(p1, p3)
+
+
+def test_grid_search_over_alpha_and_radius(windows):
+    X, y = windows
+    grid = GridSearchCV(
+        make_model(max_epochs=1),
+        {"net__alpha": [0.0, 0.1], "net__radius": [0.01, 0.05], "patchextractor__patch_size": [5, 7]},
+        cv=2,
+    ).fit(X, y)
+    assert set(grid.best_params_) == {"net__alpha", "net__radius", "patchextractor__patch_size"}
+    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+
+
+def test_cross_val_score(windows):
+    X, y = windows
+    scores = cross_val_score(make_model(max_epochs=1), X, y, cv=KFold(3))
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+
+
+def test_clone_and_params_round_trip():
+    net = ContrastivePatchRegressor("li", alpha=0.3, radius=0.2, temperature=0.5, module__n_planes=4,
+                                    optimizer__weight_decay=1e-4, augment=["flip", "band_erasure"])
+    params = net.get_params(deep=False)
+    assert params["backbone"] == "li" and params["module__n_planes"] == 4 and "module" not in params
+    cloned = clone(net)
+    for key in ("backbone", "alpha", "radius", "temperature", "module__n_planes", "optimizer__weight_decay",
+                "augment", "optimizer__momentum", "iterator_train__shuffle"):
+        assert getattr(cloned, key) == getattr(net, key)
+    cloned.set_params(alpha=0.7, module__n_planes=8)
+    assert cloned.alpha == 0.7 and cloned.module__n_planes == 8 and net.alpha == 0.3
+
+
+def test_fit_does_not_change_params(windows):
+    X, y = windows
+    net = ContrastivePatchRegressor("li", **tiny_net_params())
+    before = {k: v for k, v in net.get_params(deep=False).items() if k != "_params_to_validate"}
+    make_pipeline(PatchExtractor(5), net).fit(X, y)
+    after = {k: v for k, v in net.get_params(deep=False).items() if k != "_params_to_validate"}
+    assert before == after
+
+
+def test_joblib_round_trip_gives_identical_predictions(windows, tmp_path):
+    X, y = windows
+    model = make_model().fit(X, y)
+    path = tmp_path / "model.joblib"
+    joblib.dump(model, path)
+    loaded = joblib.load(path)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(X), model.predict(X))
+
+
+def test_inputs_never_modified(windows):
+    X, y = windows  # read-only arrays: any in-place write would raise
+    Xc, yc = np.array(X), np.array(y)
+    model = make_model().fit(Xc, yc)
+    model.predict(Xc)
+    np.testing.assert_array_equal(Xc, X)
+    np.testing.assert_array_equal(yc, y)
+    make_model().fit(X, y).predict(X)
+
+
+def test_history_reports_both_terms(patches):
+    X, y = patches
+    net = ContrastivePatchRegressor("li", **tiny_net_params(train_split=ValidSplit(4), alpha=0.5)).fit(X, y)
+    row = net.history[-1]
+    for key in ("train_loss", "train_mse", "train_contrastive", "valid_loss", "valid_mse", "valid_contrastive"):
+        assert np.isfinite(row[key]), key
+    np.testing.assert_allclose(row["train_loss"], row["train_mse"] + 0.5 * row["train_contrastive"], rtol=1e-4)
+
+
+class CountingLi(Backbone):
+    """A minimal backbone that counts forward calls."""
+
+    min_patch_size = 1
+    calls = 0
+
+    def __init__(self, n_bands, patch_size, n_targets, head="linear"):
+        super().__init__(n_bands, patch_size, n_targets, head=head)
+        self.proj = torch.nn.Linear(n_bands, 4)
+        self.build_head(4)
+
+    def features(self, x):
+        type(self).calls += 1
+        return torch.relu(self.proj(x.mean(dim=(1, 3, 4))))
+
+
+@pytest.mark.parametrize("alpha,augment,passes", [(0.0, "flip", 1), (0.5, None, 1), (0.5, "flip", 2)])
+def test_baseline_runs_a_single_pass(patches, alpha, augment, passes):
+    X, y = patches
+    CountingLi.calls = 0
+    ContrastivePatchRegressor(CountingLi, alpha=alpha, augment=augment, max_epochs=1, batch_size=len(X),
+                              random_state=0).fit(X, y)
+    assert CountingLi.calls == passes
+
+
+def test_loss_equals_mse_plus_alpha_contrastive(patches):
+    X, y = patches
+    X, y = X[:32], y[:32]
+    net = ContrastivePatchRegressor("li", **tiny_net_params(alpha=0.3, temperature=0.2, radius=0.02,
+                                                            augment=RandomFlip(p=1.0), max_epochs=1)).fit(X, y)
+    Xt = torch.as_tensor(X)
+    yt = torch.as_tensor((y - net.y_mean_) / net.y_scale_)
+    net.module_.eval()
+    with torch.no_grad():
+        pred, f = net.module_(Xt)
+        _, f_aug = net.module_(Xt.flip(-1).flip(-2))
+        expected = torch.mean((pred - yt) ** 2) + 0.3 * supcon_contrastive_loss(
+            torch.cat([f, f_aug]), torch.cat([torch.as_tensor(y)] * 2), radius=0.02, temperature=0.2)
+        got = net.get_loss(net.module_(Xt), yt, X=Xt, training=False)
+    np.testing.assert_allclose(got.item(), expected.item(), rtol=1e-5)
+
+
+def test_default_radius_hits_the_positive_fraction(windows):
+    X, y = windows
+    net = make_model(positive_fraction=0.1, max_epochs=1).fit(X, y)[-1]
+    d = np.sqrt(((y[:, None] - y[None]) ** 2).sum(-1))[np.triu_indices(len(y), 1)]
+    assert abs(np.mean(d <= net.radius_) - 0.1) < 0.01
+
+
+def test_target_standardisation_and_simplex_head(windows):
+    X, y = windows
+    net = make_model(max_epochs=1).fit(X, y)[-1]
+    np.testing.assert_allclose(net.y_mean_, y.mean(0), rtol=1e-5)
+    simplex = make_model(max_epochs=1, module__head="simplex").fit(X, y)
+    pred = simplex.predict(X)
+    assert simplex[-1].y_scale_.tolist() == [1.0, 1.0, 1.0]
+    assert (pred >= 0).all()
+    np.testing.assert_allclose(pred.sum(1), 1.0, rtol=1e-5)
+
+
+def test_frozen_batchnorm_keeps_running_statistics():
+    bn = torch.nn.Sequential(torch.nn.BatchNorm1d(3)).train()
+    bn(torch.randn(16, 3))
+    mean, var, count = bn[0].running_mean.clone(), bn[0].running_var.clone(), bn[0].num_batches_tracked.clone()
+    with frozen_batchnorm_stats(bn):
+        out = bn(torch.randn(16, 3) * 5 + 2)
+    assert torch.equal(mean, bn[0].running_mean) and torch.equal(var, bn[0].running_var)
+    assert torch.equal(count, bn[0].num_batches_tracked) and bn[0].momentum == 0.1
+    np.testing.assert_allclose(out.mean(0).detach(), 0, atol=1e-5)  # still normalised by batch statistics
+
+
+def test_custom_module_class(patches):
+    X, y = patches
+    net = ContrastivePatchRegressor(CountingLi, max_epochs=2, random_state=0).fit(X, y)
+    assert net.predict(X).shape == y.shape
+    assert net.embed(X).shape == (len(X), 4)
+
+
+def test_predict_independent_of_batch_size(patches):
+    X, y = patches
+    net = ContrastivePatchRegressor("li", **tiny_net_params()).fit(X, y)
+    p1 = net.predict(X)
+    net.set_params(batch_size=7)
+    np.testing.assert_allclose(net.predict(X), p1, rtol=1e-5, atol=1e-6)
+
+
+def test_divergence_raises_clear_error(patches):
+    X, y = patches
+    with pytest.raises(TrainingDivergedError, match="learning rate"):
+        ContrastivePatchRegressor("li", **tiny_net_params(lr=1e12, max_epochs=5)).fit(X, y)
+
+
+def test_predict_before_fit():
+    with pytest.raises(NotFittedError):
+        ContrastivePatchRegressor().predict(np.zeros((2, 1, 8, 5, 5), np.float32))
+    with pytest.raises(NotFittedError):
+        make_model().predict(np.zeros((2, 7, 7, 16)))
+
+
+@pytest.mark.parametrize(
+    "params,match,exc",
+    [
+        (dict(alpha=-1.0), "alpha must be >= 0", ValueError),
+        (dict(radius=-0.1), "radius must be >= 0", ValueError),
+        (dict(temperature=0.0), "temperature must be > 0", ValueError),
+        (dict(temperature=-1.0), "temperature must be > 0", ValueError),
+        (dict(backbone="resnet"), "unknown backbone 'resnet'", ValueError),
+        (dict(augment="rotate-by-magic"), "unknown augmentation 'rotate-by-magic'", ValueError),
+        (dict(contrastive="triplet"), "unknown contrastive loss 'triplet'", ValueError),
+        (dict(backbone=torch.nn.Linear(3, 3)), "nn.Module \\*class\\*", TypeError),
+        (dict(alpha="big"), "alpha must be a real number", TypeError),
+        (dict(random_state="seed"), "random_state", TypeError),
+        (dict(standardize_targets="yes"), "standardize_targets", ValueError),
+    ],
+)
+def test_bad_parameters(patches, params, match, exc):
+    X, y = patches
+    backbone = params.pop("backbone", "li")
+    with pytest.raises(exc, match=match):
+        ContrastivePatchRegressor(backbone, **tiny_net_params(**params)).fit(X, y)
+
+
+def test_bad_data(patches):
+    X, y = patches
+    net = ContrastivePatchRegressor("li", **tiny_net_params())
+    cases = [
+        (X[:, 0], y, ValueError, "X must be 5-dimensional"),
+        (X.reshape(len(X), 2, 8, 5, 5), y, ValueError, "n_samples, 1, n_bands, S, S"),
+        (X[..., :4], y, ValueError, "n_samples, 1, n_bands, S, S"),
+        (X[:, :, :, :4, :4], y, ValueError, "backbone 'li' needs patches of at least 5 x 5"),
+        (X[:, :, :4], y, ValueError, "backbone 'li' needs at least 5 bands"),
+        (np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X), y, ValueError, "X contains NaN"),
+        (X, np.where(np.arange(y.size).reshape(y.shape) == 5, np.inf, y), ValueError, "y contains NaN"),
+        (X, y[:-1], ValueError, "different numbers of samples"),
+        (X, y[:, :, None], ValueError, "y must be 1 or 2-dimensional"),
+        (X, None, ValueError, "y is required"),
+        (X[:0], y[:0], ValueError, "empty"),
+        (X.astype(np.complex64), y, TypeError, "real numbers"),
+    ]
+    for Xb, yb, exc, match in cases:
+        with pytest.raises(exc, match=match):
+            net.fit(Xb, yb)
+
+
+def test_predict_rejects_mismatched_shapes(patches, windows):
+    X, y = patches
+    net = ContrastivePatchRegressor("li", **tiny_net_params()).fit(X, y)
+    with pytest.raises(ValueError, match="X has 15 bands but the model was fitted on 16"):
+        net.predict(X[:, :, :15])
+    with pytest.raises(ValueError, match="fitted on 5 x 5"):
+        net.predict(PatchExtractor(7).fit_transform(windows[0]))
+    model = make_model().fit(*windows)
+    with pytest.raises(ValueError, match="X has 15 bands but PatchExtractor was fitted on 16"):
+        model.predict(windows[0][..., :15])
+
+
+def test_partial_fit_continues_and_checks_shapes(patches):
+    X, y = patches
+    net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1))
+    net.partial_fit(X, y).partial_fit(X, y)
+    assert len(net.history) == 2
+    with pytest.raises(ValueError, match="does not match the fitted network"):
+        net.partial_fit(X[:, :, :12], y)
+    net.fit(X[:, :, :12], y)  # fit starts again with the new shape
+    assert net.n_bands_in_ == 12 and len(net.history) == 1
+
+
+def test_initialize_without_data_is_a_clear_error():
+    with pytest.raises(NotFittedError, match="call fit"):
+        ContrastivePatchRegressor().initialize()
+
+
+def test_tags():
+    tags = ContrastivePatchRegressor(random_state=0).__sklearn_tags__()
+    assert tags.target_tags.multi_output and not tags.input_tags.two_d_array and not tags.non_deterministic
+    assert ContrastivePatchRegressor().__sklearn_tags__().non_deterministic

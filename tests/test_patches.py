@@ -1,0 +1,151 @@
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from hyperspectral_cl import MeanSpectrum, PatchExtractor, extract_windows
+
+
+def naive_windows(cube, targets, size, stride, label):
+    X, y, coords = [], [], []
+    for r in range(0, cube.shape[0] - size + 1, stride):
+        for c in range(0, cube.shape[1] - size + 1, stride):
+            X.append(cube[r : r + size, c : c + size])
+            t = targets[r : r + size, c : c + size]
+            y.append(t.reshape(-1, t.shape[-1]).mean(0) if label == "mean" else targets[r + size // 2, c + size // 2])
+            coords.append((r, c))
+    return np.array(X), np.array(y), np.array(coords)
+
+
+@pytest.mark.parametrize("size,stride,label", [(3, 1, "mean"), (4, 2, "center"), (5, 3, "mean"), (2, 1, "center")])
+def test_extract_windows_matches_naive_loops(rng, size, stride, label):
+    cube = rng.random((9, 11, 4))
+    targets = rng.random((9, 11, 2))
+    X, y, coords = extract_windows(cube, targets, size=size, stride=stride, label=label)
+    Xn, yn, cn = naive_windows(cube, targets, size, stride, label)
+    np.testing.assert_array_equal(X, Xn)
+    np.testing.assert_allclose(y, yn, rtol=1e-6)
+    np.testing.assert_array_equal(coords, cn)
+
+
+def test_extract_windows_2d_targets_and_errors(rng):
+    cube = rng.random((6, 6, 3))
+    _, y, _ = extract_windows(cube, rng.random((6, 6)), size=3)
+    assert y.shape == (16, 1)
+    X, y, _ = extract_windows(cube, None, size=6)
+    assert X.shape == (1, 6, 6, 3) and y is None
+    with pytest.raises(ValueError, match="larger than the cube"):
+        extract_windows(cube, size=7)
+    with pytest.raises(ValueError, match="cube must be 3-dimensional"):
+        extract_windows(cube[0], size=2)
+    with pytest.raises(ValueError, match="targets must have shape"):
+        extract_windows(cube, rng.random((5, 6)), size=2)
+    with pytest.raises(ValueError, match="label"):
+        extract_windows(cube, rng.random((6, 6)), size=2, label="median")
+
+
+def test_patch_extractor_crops_centre_and_lays_out_for_conv3d(rng):
+    X = rng.random((5, 9, 8, 6))
+    out = PatchExtractor(patch_size=4, standardize=False).fit_transform(X)
+    assert out.shape == (5, 1, 6, 4, 4) and out.dtype == np.float32
+    # offset (9-4)//2 = 2 rows, (8-4)//2 = 2 cols; out[n, 0, b, i, j] == X[n, 2+i, 2+j, b]
+    np.testing.assert_allclose(out[3, 0, 1, 0, 3], X[3, 2, 5, 1], rtol=1e-6)
+    np.testing.assert_allclose(out[:, 0], X[:, 2:6, 2:6, :].transpose(0, 3, 1, 2), rtol=1e-6)
+
+
+def test_odd_window_and_patch_share_centre(rng):
+    X = rng.random((2, 11, 11, 3))
+    out = PatchExtractor(patch_size=5, standardize=False).fit_transform(X)
+    np.testing.assert_allclose(out[:, 0, :, 2, 2], X[:, 5, 5, :], rtol=1e-6)
+
+
+def test_standardisation_uses_fit_statistics_only(rng):
+    Xtr = rng.normal(3.0, 2.0, size=(50, 6, 6, 4))
+    Xte = rng.normal(10.0, 5.0, size=(10, 6, 6, 4))
+    pe = PatchExtractor(patch_size=4).fit(Xtr)
+    crop = Xtr[:, 1:5, 1:5, :].reshape(-1, 4)
+    np.testing.assert_allclose(pe.mean_, crop.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(pe.scale_, crop.std(0), rtol=1e-5)
+    out_tr = pe.transform(Xtr)
+    np.testing.assert_allclose(out_tr.mean(axis=(0, 1, 3, 4)), 0, atol=1e-5)
+    np.testing.assert_allclose(out_tr.std(axis=(0, 1, 3, 4)), 1, atol=1e-4)
+    # test data is scaled with the training statistics, not its own
+    expected = (Xte[:, 1:5, 1:5, :] - crop.mean(0)) / crop.std(0)
+    np.testing.assert_allclose(pe.transform(Xte)[:, 0], expected.transpose(0, 3, 1, 2), rtol=1e-4, atol=1e-4)
+
+
+def test_constant_band_is_centred_not_divided_by_zero(rng):
+    X = rng.random((8, 5, 5, 3))
+    X[..., 1] = 7.0
+    out = PatchExtractor(patch_size=5).fit_transform(X)
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out[:, 0, 1], 0.0, atol=1e-6)
+
+
+def test_spectrum_norm_l2(rng):
+    X = rng.random((4, 5, 5, 6)) + 0.1
+    out = PatchExtractor(patch_size=3, spectrum_norm="l2", standardize=False).fit_transform(X)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=2), 1.0, rtol=1e-5)
+    # a multiplicative illumination factor per pixel disappears
+    scaled = X * rng.uniform(0.2, 5.0, size=(4, 5, 5, 1))
+    pe = PatchExtractor(patch_size=3, spectrum_norm="l2").fit(X)
+    np.testing.assert_allclose(pe.transform(scaled), pe.transform(X), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="spectrum_norm"):
+        PatchExtractor(spectrum_norm="l1").fit(X)
+
+
+def test_input_not_modified_and_output_is_a_copy(rng):
+    X = rng.random((4, 6, 6, 3)).astype(np.float32)
+    before = X.copy()
+    pe = PatchExtractor(patch_size=6, standardize=False).fit(X)
+    out = pe.transform(X)
+    out += 100
+    np.testing.assert_array_equal(X, before)
+    PatchExtractor(patch_size=4, spectrum_norm="l2").fit_transform(X)
+    np.testing.assert_array_equal(X, before)
+
+
+def test_fit_records_shape_and_rejects_band_mismatch(rng):
+    pe = PatchExtractor(patch_size=3).fit(rng.random((4, 5, 6, 7)))
+    assert pe.n_bands_in_ == 7 and pe.window_shape_ == (5, 6)
+    with pytest.raises(ValueError, match="X has 8 bands but PatchExtractor was fitted on 7"):
+        pe.transform(rng.random((4, 5, 6, 8)))
+
+
+@pytest.mark.parametrize(
+    "X,match",
+    [
+        (np.zeros((4, 5, 5)), "X must be 4-dimensional"),
+        (np.zeros((4, 1, 5, 5, 5)), "X must be 4-dimensional"),
+        (np.zeros((4, 3, 3, 2)), "patch_size=4 is larger than the windows"),
+        (np.zeros((0, 5, 5, 2)), "empty"),
+        (np.full((2, 5, 5, 2), np.nan), "NaN or infinity"),
+        (np.full((2, 5, 5, 2), np.inf), "NaN or infinity"),
+    ],
+)
+def test_bad_input_errors(X, match):
+    with pytest.raises(ValueError, match=match):
+        PatchExtractor(patch_size=4).fit(X)
+
+
+@pytest.mark.parametrize("size,exc", [(0, ValueError), (-3, ValueError), (2.5, TypeError), ("4", TypeError)])
+def test_bad_patch_size(size, exc):
+    with pytest.raises(exc, match="patch_size"):
+        PatchExtractor(patch_size=size).fit(np.zeros((2, 5, 5, 2)))
+
+
+def test_not_fitted_and_clone():
+    pe = PatchExtractor(patch_size=3, spectrum_norm="l2", standardize=False)
+    with pytest.raises(NotFittedError):
+        pe.transform(np.zeros((1, 3, 3, 2)))
+    c = clone(pe)
+    assert c.get_params() == pe.get_params()
+
+
+def test_mean_spectrum(rng):
+    X = rng.random((6, 4, 5, 3))
+    np.testing.assert_allclose(MeanSpectrum().fit_transform(X), X.mean(axis=(1, 2)))
+    normed = MeanSpectrum(normalize=True).fit_transform(X)
+    np.testing.assert_allclose(np.linalg.norm(normed, axis=1), 1.0)
+    with pytest.raises(ValueError, match="bands"):
+        MeanSpectrum().fit(X).transform(rng.random((6, 4, 5, 4)))
