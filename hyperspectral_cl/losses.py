@@ -75,6 +75,14 @@ def _masked_logsumexp(logits, mask):
     return torch.logsumexp(masked, dim=1), has_any
 
 
+def _logits_and_masks(features, targets, radius, temperature):
+    """Cosine logits, the radius positive mask and the self mask of a batch."""
+    logits = _cosine_logits(features, temperature)
+    pos = radius_positive_mask(targets, radius)
+    eye = torch.eye(features.shape[0], dtype=torch.bool, device=features.device)
+    return logits, pos, eye
+
+
 def _zero_loss(features):
     # a zero that stays attached to the graph, so backward() works uniformly
     return features.sum() * 0.0
@@ -119,9 +127,7 @@ def paper_contrastive_loss(features, targets, *, radius, temperature, positive_r
     m = features.shape[0]
     if m < 2:
         return _zero_loss(features)
-    logits = _cosine_logits(features, temperature)
-    pos = radius_positive_mask(targets, radius)
-    eye = torch.eye(m, dtype=torch.bool, device=features.device)
+    logits, pos, eye = _logits_and_masks(features, targets, radius, temperature)
     neg = ~pos & ~eye
     log_denom, has_neg = _masked_logsumexp(logits, neg)
     log_prob = logits - log_denom[:, None]
@@ -155,9 +161,7 @@ def supcon_contrastive_loss(features, targets, *, radius, temperature):
     m = features.shape[0]
     if m < 2:
         return _zero_loss(features)
-    logits = _cosine_logits(features, temperature)
-    pos = radius_positive_mask(targets, radius)
-    eye = torch.eye(m, dtype=torch.bool, device=features.device)
+    logits, pos, eye = _logits_and_masks(features, targets, radius, temperature)
     log_denom, _ = _masked_logsumexp(logits, ~eye)
     log_prob = logits - log_denom[:, None]
     n_pos = pos.sum(dim=1)
