@@ -4,6 +4,7 @@ from numbers import Integral
 
 import numpy as np
 import torch
+from scipy.spatial.distance import pdist
 from sklearn.exceptions import NotFittedError
 from skorch import NeuralNetRegressor
 from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
@@ -285,8 +286,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         else:
             # quantile of pairwise distances on a fixed subsample (bounded cost, deterministic)
             sub = y if len(y) <= 2000 else y[np.random.default_rng(0).choice(len(y), 2000, replace=False)]
-            d = np.sqrt(((sub[:, None, :].astype(np.float64) - sub[None, :, :]) ** 2).sum(-1))
-            pairs = d[np.triu_indices(len(sub), k=1)]
+            pairs = pdist(sub.astype(np.float64))  # condensed i < j distances, no n x n x s array
             self.radius_ = float(np.quantile(pairs, self.positive_fraction)) if pairs.size else 0.0
 
     def initialize_module(self):
