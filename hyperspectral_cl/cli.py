@@ -30,7 +30,7 @@ def build_parser():
         help="train baseline and contrastive networks and a ridge baseline on a built-in synthetic scene",
     )
     demo.add_argument("--epochs", type=int, default=30, help="training epochs per network (default 30)")
-    demo.add_argument("--backbone", default="li", help="backbone name (default li)")
+    demo.add_argument("--backbone", default="li", help="luo, hamida, li, atik or varahagiri (default li)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     demo.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")

@@ -43,8 +43,9 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
     Parameters
     ----------
     backbone : str or nn.Module class, default='li'
-        A registered name (see :func:`hyperspectral_cl.backbones.list_backbones`)
-        or a module class built as ``cls(n_bands, patch_size, n_targets, **module__options)``
+        A registered name: ``'luo'``, ``'hamida'``, ``'li'``, ``'atik'`` or
+        ``'varahagiri'`` (alias ``'3d-convsst'``), see
+        :func:`hyperspectral_cl.backbones.list_backbones`; or a module class built as ``cls(n_bands, patch_size, n_targets, **module__options)``
         whose ``forward(x)`` maps ``(N, 1, B, S, S)`` to ``(prediction, features)``.
         Backbone options are given as ``module__<name>=value``.
     augment : None, str, list of str or Transform, default='spectral-spatial'

@@ -1,5 +1,7 @@
 """The interface every backbone shares, and the registry that maps names to classes."""
 
+from numbers import Integral
+
 import torch
 from torch import nn
 
@@ -28,8 +30,8 @@ def register_backbone(name, *, aliases=()):
     >>> @register_backbone("tiny")
     ... class Tiny(Backbone):
     ...     min_patch_size = 1
-    ...     def __init__(self, n_bands, patch_size, n_targets, head="linear"):
-    ...         super().__init__(n_bands, patch_size, n_targets, head=head)
+    ...     def __init__(self, n_bands, patch_size, n_targets, **options):
+    ...         super().__init__(n_bands, patch_size, n_targets, **options)
     ...         self.build_head(n_bands)
     ...     def features(self, x):
     ...         return x.mean(dim=(1, 3, 4))
@@ -88,6 +90,25 @@ def get_backbone(name_or_class):
 HEADS = ("linear", "simplex")
 
 
+def conv_out(length, kernel, stride=1, padding=0):
+    """Output length of a convolution along one axis (floor mode, no dilation)."""
+    return (length + 2 * padding - kernel) // stride + 1
+
+
+def check_positive_int(value, name):
+    """Raise a ValueError naming ``name`` unless ``value`` is a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def init_relu_convs(*convs):
+    """He (Kaiming) initialisation for layers followed by a ReLU, zero biases."""
+    for m in convs:
+        nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
 class Backbone(nn.Module):
     """Base class of the package's backbones.
 
@@ -111,20 +132,43 @@ class Backbone(nn.Module):
     head : {'linear', 'simplex'}, default='linear'
         ``'linear'``: unconstrained outputs. ``'simplex'``: a softmax over the
         outputs, so predictions are non-negative and sum to one (abundances).
+    projection_dim : int or None, default=None
+        When set, the contrastive loss sees a projection of the features
+        through a small MLP (``Linear -> ReLU -> Linear`` to ``projection_dim``,
+        as in SimCLR and SupCon) instead of the features themselves; the
+        regression head still reads the un-projected features. Besides
+        decoupling the contrastive geometry from the regression features, it
+        makes the contrastive step cheaper for backbones whose features are
+        wide flattened maps (``li``, ``hamida``, ``atik``).
+    projection_hidden : int, default=256
+        Width of the projection MLP's hidden layer (ignored without
+        ``projection_dim``).
+
+    Attributes
+    ----------
+    n_features : int
+        Width of :meth:`features`' output (the regression head's input).
+    embedding_dim : int
+        Width of the embedding ``forward`` returns: ``projection_dim`` when set,
+        else ``n_features``.
     """
 
     #: Smallest band count and patch size the architecture accepts.
     min_bands = 1
     min_patch_size = 1
 
-    def __init__(self, n_bands, patch_size, n_targets, head="linear"):
+    def __init__(self, n_bands, patch_size, n_targets, head="linear", projection_dim=None, projection_hidden=256):
         super().__init__()
         self.check_input_shape(n_bands, patch_size)
         if head not in HEADS:
             raise unknown_name_error("head", head, HEADS)
         if head == "simplex" and n_targets < 2:
             raise ValueError("head='simplex' needs at least 2 targets (a softmax over one output is constant)")
+        if projection_dim is not None:
+            check_positive_int(projection_dim, "projection_dim")
+        check_positive_int(projection_hidden, "projection_hidden")
         self.n_bands, self.patch_size, self.n_targets, self.head_kind = n_bands, patch_size, n_targets, head
+        self.projection_dim, self.projection_hidden = projection_dim, projection_hidden
 
     @classmethod
     def check_input_shape(cls, n_bands, patch_size):
@@ -139,16 +183,26 @@ class Backbone(nn.Module):
             )
 
     def build_head(self, n_features):
-        """Create the regression head on ``n_features``-wide features."""
-        self.regressor = nn.Linear(n_features, self.n_targets)
+        """Create the regression head (and the projection head, if any) on ``n_features``-wide features."""
+        self.n_features = int(n_features)
+        self.regressor = nn.Linear(self.n_features, self.n_targets)
+        self.projector = None
+        if self.projection_dim is not None:
+            self.projector = nn.Sequential(
+                nn.Linear(self.n_features, self.projection_hidden),
+                nn.ReLU(),
+                nn.Linear(self.projection_hidden, self.projection_dim),
+            )
+        self.embedding_dim = self.projection_dim if self.projector is not None else self.n_features
 
     def features(self, x):
         """Embedding of a batch of patches: ``(N, 1, B, S, S) -> (N, d)``."""
         raise TypeError(f"{type(self).__name__} does not define features(x); backbones must implement it")
 
     def forward(self, x):
+        """Map patches ``(N, 1, B, S, S)`` to ``(prediction (N, n_targets), embedding (N, embedding_dim))``."""
         f = self.features(x)
         out = self.regressor(f)
         if self.head_kind == "simplex":
             out = torch.softmax(out, dim=1)
-        return out, f
+        return out, (f if self.projector is None else self.projector(f))

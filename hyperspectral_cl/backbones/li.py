@@ -6,7 +6,7 @@ with 3D convolutional neural network", Remote Sensing 9(1):67, 2017.
 
 from torch import nn
 
-from .base import Backbone, register_backbone
+from .base import Backbone, check_positive_int, init_relu_convs, register_backbone
 
 __all__ = ["Li"]
 
@@ -33,7 +33,7 @@ class Li(Backbone):
     n_planes : int, default=16
         Filters of the first convolution (the second has twice as many); 16 is
         the configuration of the paper's experiments.
-    head : {'linear', 'simplex'}, default='linear'
+    head, projection_dim, projection_hidden
         See :class:`~hyperspectral_cl.backbones.Backbone`.
     """
 
@@ -41,18 +41,16 @@ class Li(Backbone):
     min_bands = 5
     min_patch_size = 5
 
-    def __init__(self, n_bands, patch_size, n_targets, n_planes=16, head="linear"):
-        super().__init__(n_bands, patch_size, n_targets, head=head)
-        if int(n_planes) < 1:
-            raise ValueError(f"n_planes must be a positive integer, got {n_planes!r}")
+    def __init__(
+        self, n_bands, patch_size, n_targets, n_planes=16, head="linear", projection_dim=None, projection_hidden=256
+    ):
+        super().__init__(n_bands, patch_size, n_targets, head, projection_dim, projection_hidden)
+        check_positive_int(n_planes, "n_planes")
         self.conv1 = nn.Conv3d(1, n_planes, (7, 3, 3), padding=(1, 0, 0))
         self.conv2 = nn.Conv3d(n_planes, 2 * n_planes, (3, 3, 3), padding=(1, 0, 0))
         self.act = nn.ReLU()
-        self.n_features = 2 * n_planes * (n_bands - 4) * (patch_size - 4) ** 2
-        self.build_head(self.n_features)
-        for m in (self.conv1, self.conv2):
-            nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
-            nn.init.zeros_(m.bias)
+        self.build_head(2 * n_planes * (n_bands - 4) * (patch_size - 4) ** 2)
+        init_relu_convs(self.conv1, self.conv2)
 
     def features(self, x):
         x = self.act(self.conv1(x))

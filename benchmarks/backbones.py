@@ -1,0 +1,280 @@
+"""Throughput, achieved FLOP rate and peak memory of the five backbones, ours side by side with a plain version.
+
+For each backbone, band count and variant this measures, at batch 256 and 10 x 10 patches:
+
+- parameters and FLOPs (``torch.utils.flop_counter``: convolutions and matmuls, forward and backward);
+- forward-only throughput (``no_grad``, eval mode), in patches/s;
+- training-step throughput (forward, backward, SGD step) for the baseline step (MSE) and the
+  contrastive step (a second, augmented view through the same network, SupCon on both views);
+- achieved GFLOP/s of each, as a percentage of this machine's float32 matmul peak measured in the same run;
+- peak memory: the process's resident high-water mark above its state before the step (CPU, each
+  configuration in a fresh subprocess) or ``torch.cuda.max_memory_allocated`` (CUDA).
+
+Variants: ``plain`` is the straightforward PyTorch formulation (default NCDHW layout everywhere, no
+tuning), ``ours`` the package's modules as shipped, and ``ours+proj`` adds a 128-wide projection head
+(``projection_dim=128``) so the contrastive loss compares 128-D embeddings instead of wide flattened maps.
+
+Usage::
+
+    python benchmarks/backbones.py                       # CPU, B = 224 and 156
+    python benchmarks/backbones.py --device cuda --out benchmarks/results/backbones_cuda.md
+    python benchmarks/backbones.py --quick               # batch 32, one repeat: a smoke run
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+
+NAMES = ["luo", "hamida", "li", "atik", "varahagiri"]
+VARIANTS = ["plain", "ours", "ours+proj"]
+
+
+# ----------------------------------------------------------------------------- worker side
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time(fn, device, reps):
+    """Median wall time of ``fn`` over ``reps`` calls after one warm-up call."""
+    fn()
+    _sync(device)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def _rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _peak_mb(device, start_rss):
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return _rss_mb() - start_rss
+
+
+def matmul_peak(device, n=2048, reps=7):
+    """Best float32 matmul rate in GFLOP/s (the reference for 'percent of peak')."""
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    return 2 * n**3 / _time(lambda: a @ b, device, reps) / 1e9 * 1.0
+
+
+def _count_flops(fn):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def run_worker(cfg):
+    """Measure one (backbone, bands, variant) configuration; returns a dict."""
+    from hyperspectral_cl._torch_utils import frozen_batchnorm_stats
+    from hyperspectral_cl.augment import RandomFlip
+    from hyperspectral_cl.backbones import get_backbone
+    from hyperspectral_cl.losses import supcon_contrastive_loss
+
+    torch.set_num_threads(cfg["threads"])
+    device = torch.device(cfg["device"])
+    torch.manual_seed(0)
+    options = {"projection_dim": 128} if cfg["variant"] == "ours+proj" else {}
+    cls = get_backbone(cfg["backbone"])
+    net = cls(cfg["bands"], cfg["patch"], 3, **options).to(device)
+    if cfg["variant"] == "plain":
+        for module in net.modules():  # switch off every layout tweak of ours
+            if hasattr(module, "channels_last_on_cpu"):
+                module.channels_last_on_cpu = False
+    n, b, s = cfg["batch"], cfg["bands"], cfg["patch"]
+    x = torch.randn(n, 1, b, s, s, device=device)
+    y = torch.rand(n, 3, device=device)
+    opt = torch.optim.SGD(net.parameters(), lr=1e-6, momentum=0.9)
+    flip = RandomFlip(p=1.0)
+    gen = torch.Generator(device=device).manual_seed(0)
+
+    def forward():
+        with torch.no_grad():
+            net(x)
+
+    def baseline_step():
+        opt.zero_grad(set_to_none=True)
+        pred, _ = net(x)
+        torch.mean((pred - y) ** 2).backward()
+        opt.step()
+
+    def contrastive_step():
+        opt.zero_grad(set_to_none=True)
+        pred, f = net(x)
+        with frozen_batchnorm_stats(net):
+            _, f_aug = net(flip(x, generator=gen))
+        con = supcon_contrastive_loss(torch.cat([f, f_aug]), torch.cat([y, y]), radius=0.05, temperature=0.1)
+        (torch.mean((pred - y) ** 2) + 0.01 * con).backward()
+        opt.step()
+
+    phases = {"forward": (forward, False), "step": (baseline_step, True), "contrastive": (contrastive_step, True)}
+    fn, train = phases[cfg["phase"]]
+    net.train(train)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    start = _rss_mb()  # before the warm-up call, which is the first to reach the phase's peak
+    seconds = _time(fn, device, cfg["reps"])
+    peak_mb = _peak_mb(device, start)
+    flops = _count_flops(fn)
+    out = dict(cfg, params=sum(p.numel() for p in net.parameters()), embedding=net.embedding_dim)
+    out.update(seconds=seconds, patches_per_s=n / seconds, gflop=flops / 1e9, gflops_per_s=flops / seconds / 1e9,
+               peak_mb=peak_mb)
+    return out
+
+
+# ----------------------------------------------------------------------------- driver side
+def _versions(device):
+    import numpy
+    import skorch
+
+    info = dict(
+        date=datetime.date.today().isoformat(),
+        python=platform.python_version(),
+        torch=torch.__version__,
+        numpy=numpy.__version__,
+        skorch=skorch.__version__,
+        threads=torch.get_num_threads(),
+    )
+    if device.type == "cuda":
+        info["device"] = torch.cuda.get_device_name(device)
+    else:
+        cpu = platform.processor() or platform.machine()
+        try:
+            with open("/proc/cpuinfo") as fh:
+                cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+        except (OSError, StopIteration):
+            pass
+        info["device"] = f"CPU: {cpu}, {os.cpu_count()} logical cores"
+    return info
+
+
+def _run_config(cfg):
+    """Each phase of a configuration in a fresh process, so the memory high-water mark is its own."""
+    row = dict(cfg)
+    for phase in ("forward", "step", "contrastive"):
+        proc = subprocess.run(
+            [sys.executable, __file__, "--worker", json.dumps(dict(cfg, phase=phase))],
+            capture_output=True, text=True, check=False,
+        )
+        if proc.returncode:
+            raise RuntimeError(f"worker failed for {cfg} ({phase}):\n{proc.stderr[-3000:]}")
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        row.update(params=result["params"], embedding=result["embedding"])
+        row[phase] = {k: result[k] for k in ("seconds", "patches_per_s", "gflop", "gflops_per_s", "peak_mb")}
+    return row
+
+
+def _table(rows, bands, peak):
+    by = {(r["backbone"], r["variant"]): r for r in rows if r["bands"] == bands}
+    lines = [
+        f"### B = {bands}",
+        "",
+        "| backbone | params | fwd GFLOP/patch... | forward patches/s (plain → ours) | baseline step patches/s "
+        "(plain → ours, speed-up) | step % of matmul peak (plain → ours) | contrastive step patches/s "
+        "(plain → ours → ours+proj) | contrastive % of peak (ours) | peak MB step / contrastive (ours) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines[2] = lines[2].replace("fwd GFLOP/patch...", "forward MFLOP/patch")
+    for name in NAMES:
+        if (name, "ours") not in by:
+            continue
+        p, o, j = by[(name, "plain")], by[(name, "ours")], by.get((name, "ours+proj"))
+        pct = lambda r, ph: 100 * r[ph]["gflops_per_s"] / peak  # noqa: E731
+        con = f"{p['contrastive']['patches_per_s']:.0f} → {o['contrastive']['patches_per_s']:.0f}"
+        if j:
+            con += f" → {j['contrastive']['patches_per_s']:.0f}"
+        lines.append(
+            f"| {name} | {o['params']:,} | {1e3 * o['forward']['gflop'] / o['batch']:.0f} "
+            f"| {p['forward']['patches_per_s']:.0f} → {o['forward']['patches_per_s']:.0f} "
+            f"| {p['step']['patches_per_s']:.0f} → {o['step']['patches_per_s']:.0f} "
+            f"(x{o['step']['patches_per_s'] / p['step']['patches_per_s']:.2f}) "
+            f"| {pct(p, 'step'):.0f}% → {pct(o, 'step'):.0f}% "
+            f"| {con} | {pct(o, 'contrastive'):.0f}% "
+            f"| {o['step']['peak_mb']:.0f} / {o['contrastive']['peak_mb']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--bands", type=int, nargs="+", default=[224, 156])
+    parser.add_argument("--patch", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--backbones", nargs="+", default=NAMES, choices=NAMES)
+    parser.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS)
+    parser.add_argument("--quick", action="store_true", help="batch 32, one repeat, B=224 only")
+    parser.add_argument("--out", default=None, help="markdown file to write (also printed)")
+    parser.add_argument("--raw", default=None, help="JSON file for the raw measurements")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(run_worker(json.loads(args.worker))))
+        return
+    if args.quick:
+        args.batch, args.reps, args.bands = 32, 1, [224]
+    device = torch.device(args.device)
+    torch.set_num_threads(args.threads)
+    info = _versions(device)
+    info["threads"] = args.threads
+    peaks = [matmul_peak(device)]
+    rows = []
+    for bands in args.bands:
+        for name in args.backbones:
+            for variant in args.variants:
+                cfg = dict(backbone=name, bands=bands, patch=args.patch, batch=args.batch, reps=args.reps,
+                           device=args.device, threads=args.threads, variant=variant)
+                row = _run_config(cfg)
+                rows.append(row)
+                print(f"{name:10s} B={bands} {variant:9s} fwd {row['forward']['patches_per_s']:7.0f}/s  "
+                      f"step {row['step']['patches_per_s']:6.0f}/s ({row['step']['gflops_per_s']:.0f} GFLOP/s)  "
+                      f"contrastive {row['contrastive']['patches_per_s']:6.0f}/s", file=sys.stderr, flush=True)
+        peaks.append(matmul_peak(device))
+    peak = max(peaks)
+    header = [
+        f"## Backbones on {info['device']}",
+        "",
+        f"{info['date']}; torch {info['torch']}, Python {info['python']}, {info['threads']} threads; "
+        f"batch {args.batch}, {args.patch} x {args.patch} patches, median of {args.reps} steps after a warm-up. "
+        f"float32 matmul peak measured in the same run: **{peak:.0f} GFLOP/s** "
+        f"(2048 x 2048, best of 7; {', '.join(f'{p:.0f}' for p in peaks)} at the start and after each band count).",
+        "",
+        "`plain`: the straightforward PyTorch formulation (NCDHW everywhere, no tuning). `ours`: the package as "
+        "shipped. `ours+proj`: with `projection_dim=128`. FLOPs count convolutions and matmuls "
+        "(torch.utils.flop_counter); % of peak = achieved GFLOP/s / matmul peak. Peak MB: resident-memory "
+        "high-water mark above the process's state before the step (CPU) or max allocated (CUDA).",
+        "",
+    ]
+    text = "\n".join(header + [_table(rows, b, peak) + "\n" for b in args.bands])
+    print(text)
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as fh:
+            fh.write(text + "\n")
+    if args.raw:
+        with open(args.raw, "w") as fh:
+            json.dump(dict(info=info, matmul_peaks=peaks, rows=rows), fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
