@@ -45,7 +45,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
     backbone : str or nn.Module class, default='li'
         A registered name: ``'luo'``, ``'hamida'``, ``'li'``, ``'atik'`` or
         ``'varahagiri'`` (alias ``'3d-convsst'``), see
-        :func:`hyperspectral_cl.backbones.list_backbones`; or a module class built as ``cls(n_bands, patch_size, n_targets, **module__options)``
+        :func:`hyperspectral_cl.backbones.list_backbones`; or a module class
+        built as ``cls(n_bands, patch_size, n_targets, **module__options)``
         whose ``forward(x)`` maps ``(N, 1, B, S, S)`` to ``(prediction, features)``.
         Backbone options are given as ``module__<name>=value``.
     augment : None, str, list of str or Transform, default='spectral-spatial'
