@@ -191,6 +191,31 @@ def test_varahagiri_takes_any_patch_size(patch):
     assert pred.shape == (2, 3) and feats.shape == (2, 16)
 
 
+def reference_varahagiri_features(net, x):
+    """The straightforward formulation: NCHW maps, explicit permute/reshape around each guide conv."""
+    n, s = x.shape[0], x.shape[-1]
+    m = net.hetconv(net.conv3d(x).flatten(1, 2))
+    tokens = m.flatten(2).transpose(1, 2) + net.pos_embedding
+    for i, block in enumerate(net.blocks):
+        out = block(tokens)
+        maps = [t.transpose(1, 2).reshape(n, -1, s, s) for t in (tokens, out)]  # (N, dim, S, S) each
+        pair = torch.stack(maps, dim=2).contiguous()  # (N, dim, 2, S, S)
+        merged = net.guides[min(i, len(net.guides) - 1)](pair)[:, :, 0]  # (N, dim, S, S)
+        tokens = merged.flatten(2).transpose(1, 2)
+    return net.norm(tokens).mean(dim=1)
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_varahagiri_matches_the_straightforward_formulation(share):
+    torch.manual_seed(0)
+    net = Varahagiri(20, 6, 2, dim=16, heads=4, share_guide_conv=share).eval()
+    x = torch.randn(3, 1, 20, 6, 6)
+    expected = reference_varahagiri_features(net, x)
+    torch.testing.assert_close(net.features(x), expected, rtol=1e-4, atol=1e-5)
+    net.channels_last_on_cpu = False
+    torch.testing.assert_close(net.features(x), expected, rtol=1e-4, atol=1e-5)
+
+
 def test_varahagiri_guide_convolution_sharing():
     shared, separate = Varahagiri(20, 5, 3), Varahagiri(20, 5, 3, share_guide_conv=False, depth=3)
     assert len(shared.guides) == 1 and len(separate.guides) == 3
