@@ -301,6 +301,30 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self.module_ = cls(self.n_bands_in_, self.patch_size_, self.n_targets_, **self.get_params_for("module"))
         return self
 
+    def set_params(self, **params):
+        """Set parameters, including those of a transform given as ``augment`` (``augment__<name>``).
+
+        skorch would store ``augment__max_shift`` as an attribute of the net;
+        here it is set on the ``augment`` object, as scikit-learn does for
+        nested estimators, so ``GridSearchCV`` can tune augmentation strengths.
+
+        Returns
+        -------
+        self
+        """
+        nested = {k.split("__", 1)[1]: v for k, v in params.items() if k.startswith("augment__")}
+        super().set_params(**{k: v for k, v in params.items() if not k.startswith("augment__")})
+        if nested:
+            if not hasattr(self.augment, "set_params"):
+                raise ValueError(
+                    f"augment__ parameters ({', '.join(sorted(nested))}) need augment to be a transform object, "
+                    f"e.g. augment=SpectralShift(); got augment={self.augment!r}"
+                )
+            self.augment.set_params(**nested)
+            if getattr(self, "initialized_", False):
+                self.augment_ = make_augmentation(self.augment)
+        return self
+
     def initialize(self):
         """Initialise the network, optimiser and augmentation (called by fit)."""
         super().initialize()

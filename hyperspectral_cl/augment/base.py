@@ -8,8 +8,12 @@ scikit-learn-style objects (``get_params``/``set_params``, picklable), so their
 strength parameters can be tuned by a grid search.
 """
 
+from numbers import Integral
+
+import numpy as np
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils import check_random_state
 
 from .._validation import unknown_name_error
 
@@ -19,6 +23,7 @@ __all__ = [
     "Compose",
     "RandomChoice",
     "Transform",
+    "augment_array",
     "make_augmentation",
     "register_augmentation",
 ]
@@ -73,8 +78,12 @@ class Transform(BaseEstimator):
 
 
 def _rand(n, x, generator):
-    """Uniform [0, 1) draws, one per sample, on ``x``'s device."""
-    return torch.rand(n, generator=generator, device=x.device)
+    """Uniform [0, 1) draws, one per sample, on ``x``'s device.
+
+    Drawn on the generator's device, so a CPU generator also serves CUDA input.
+    """
+    device = generator.device if generator is not None else x.device
+    return torch.rand(n, generator=generator, device=device).to(x.device)
 
 
 class Compose(Transform):
@@ -111,7 +120,8 @@ class RandomChoice(Transform):
     def apply(self, x, generator):
         if len(self.transforms) == 1:
             return self.transforms[0](x, generator=generator)
-        choice = torch.randint(len(self.transforms), (x.shape[0],), generator=generator, device=x.device)
+        device = generator.device if generator is not None else x.device
+        choice = torch.randint(len(self.transforms), (x.shape[0],), generator=generator, device=device).to(x.device)
         out = torch.empty_like(x)
         for i, t in enumerate(self.transforms):
             idx = (choice == i).nonzero(as_tuple=True)[0]
@@ -124,7 +134,11 @@ def _from_group(group):
     return RandomChoice([AUGMENTATIONS[n]() for n in AUGMENTATION_GROUPS[group]])
 
 
-def make_augmentation(spec):
+#: parameters that ``make_augmentation`` can hand to every transform that has them
+SHARED_PARAMETERS = ("wavelengths", "band_mean", "band_scale")
+
+
+def make_augmentation(spec, *, wavelengths=None, band_mean=None, band_scale=None):
     """Build the augmentation a user specified.
 
     Parameters
@@ -138,11 +152,50 @@ def make_augmentation(spec):
         - the name of one transform (see ``AUGMENTATIONS``).
         - a list of names: per sample, one of them at random.
         - a :class:`Transform` (or any callable ``f(x, generator=None)``).
+    wavelengths : array-like of shape (n_bands,), optional
+        Band centres in nm, given to every transform with a ``wavelengths``
+        parameter (atmospheric compensation).
+    band_mean, band_scale : array-like of shape (n_bands,), optional
+        The per-band standardisation of the input (e.g. a fitted
+        :class:`~hyperspectral_cl.PatchExtractor`'s ``mean_`` and ``scale_``),
+        given to every transform with these parameters (Hapke scattering,
+        atmospheric compensation) so that they work on reflectance.
 
     Returns
     -------
     Transform or None
+        With any of the keyword options, a Transform given as ``spec`` is
+        cloned first (the caller's object is left as it was).
+
+    Examples
+    --------
+    >>> from hyperspectral_cl.augment import make_augmentation
+    >>> aug = make_augmentation("spectral-spatial")  # a random spatial, then a random spectral transform
+    >>> [type(t).__name__ for t in aug.transforms]
+    ['RandomChoice', 'RandomChoice']
+    >>> make_augmentation("spectral_shift").set_params(max_shift=3)
+    SpectralShift(max_shift=3)
     """
+    t = _make(spec)
+    options = {k: v for k, v in zip(SHARED_PARAMETERS, (wavelengths, band_mean, band_scale), strict=True) if v is not None}
+    if options and t is not None:
+        if t is spec and isinstance(t, BaseEstimator):
+            t = clone(t)
+        _set_shared(t, options)
+    return t
+
+
+def _set_shared(t, options):
+    """Set ``options`` on every transform in the tree ``t`` that has such parameters."""
+    if isinstance(t, (Compose, RandomChoice)):
+        for sub in t.transforms:
+            _set_shared(sub, options)
+    elif isinstance(t, BaseEstimator):
+        own = t.get_params(deep=False)
+        t.set_params(**{k: v for k, v in options.items() if k in own})
+
+
+def _make(spec):
     if spec is None:
         return None
     if isinstance(spec, str):
@@ -158,10 +211,76 @@ def make_augmentation(spec):
     if isinstance(spec, (list, tuple)):
         if not spec:
             raise ValueError("augment must not be an empty list; use None for no augmentation")
-        return RandomChoice([make_augmentation(s) for s in spec])
+        return RandomChoice([_make(s) for s in spec])
     if callable(spec):
         return spec
     raise TypeError(
         "augment must be None, a name, a list of names or a Transform; "
         f"got {type(spec).__name__}"
     )
+
+
+def augment_array(transform, array, random_state=None):
+    """Apply a transform to numpy data outside the estimator.
+
+    Parameters
+    ----------
+    transform : Transform, str or list
+        A transform or anything :func:`make_augmentation` accepts.
+    array : array-like
+        One of: spectra ``(n, B)`` (each a 1 x 1 patch), a cube ``(H, W, B)``
+        (one patch), windows ``(n, H, W, B)`` or patches ``(n, 1, B, H, W)``.
+        Not modified.
+    random_state : int, RandomState instance or None, default=None
+        Seeds a private ``torch.Generator`` (an int gives the same result on
+        every call); torch's global random state is not used.
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``array``; float32 and float64 input keep their dtype,
+        other input becomes float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspectral_cl.augment import augment_array
+    >>> spectra = np.random.default_rng(0).random((5, 50))
+    >>> augment_array("spectral_shift", spectra, random_state=0).shape
+    (5, 50)
+    """
+    t = transform if isinstance(transform, Transform) else make_augmentation(transform)
+    if t is None:
+        raise ValueError("transform must not be None")
+    arr = np.asarray(array)
+    if not (np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)) or np.iscomplexobj(arr):
+        raise TypeError(f"array must hold real numbers, got dtype {arr.dtype}")
+    dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    data = torch.as_tensor(np.array(arr, dtype=dtype))  # a private copy
+    if arr.ndim == 2:
+        x = data[:, None, :, None, None]
+    elif arr.ndim == 3:
+        x = data.permute(2, 0, 1)[None, None]
+    elif arr.ndim == 4:
+        x = data.permute(0, 3, 1, 2)[:, None]
+    elif arr.ndim == 5:
+        x = data
+    else:
+        raise ValueError(
+            "array must be spectra (n, B), a cube (H, W, B), windows (n, H, W, B) or patches (n, 1, B, H, W); "
+            f"got shape {arr.shape}"
+        )
+    if not torch.isfinite(x).all():
+        raise ValueError("array contains NaN or infinity")
+    if isinstance(random_state, Integral) and not isinstance(random_state, bool):
+        seed = int(random_state)
+    else:
+        seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    out = t(x.contiguous(), generator=torch.Generator().manual_seed(seed))
+    if arr.ndim == 2:
+        out = out[:, 0, :, 0, 0]
+    elif arr.ndim == 3:
+        out = out[0, 0].permute(1, 2, 0)
+    elif arr.ndim == 4:
+        out = out[:, 0].permute(0, 2, 3, 1)
+    return np.ascontiguousarray(out.numpy())
