@@ -5,7 +5,10 @@ framework for regression on hyperspectral data", packaged as scikit-learn
 estimators.
 """
 
+from .datasets import Scene, make_synthetic_scene
 from .estimator import ContrastivePatchRegressor, TrainingDivergedError
+from .mapping import predict_map
+from .model_selection import SpatialBlockSplit
 from .patches import MeanSpectrum, PatchExtractor, extract_windows
 
 __version__ = "0.1.0"
@@ -14,7 +17,11 @@ __all__ = [
     "ContrastivePatchRegressor",
     "MeanSpectrum",
     "PatchExtractor",
+    "Scene",
+    "SpatialBlockSplit",
     "TrainingDivergedError",
     "__version__",
     "extract_windows",
+    "make_synthetic_scene",
+    "predict_map",
 ]

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._validation import as_float_array, check_scalar
 
-__all__ = ["MeanSpectrum", "PatchExtractor", "extract_windows"]
+__all__ = ["MeanSpectrum", "PatchExtractor", "extract_windows", "reflect_index"]
 
 
 def _check_patch_size(patch_size, name="patch_size"):
@@ -23,24 +23,113 @@ def _check_patch_size(patch_size, name="patch_size"):
     return int(patch_size)
 
 
-def extract_windows(cube, targets=None, size=10, stride=1, label="mean"):
+BORDERS = ("valid", "reflect")
+
+
+def reflect_index(index, n):
+    """Map pixel indices outside ``[0, n)`` back inside by half-sample symmetric reflection.
+
+    ``-1 -> 0``, ``-2 -> 1``, ``n -> n - 1`` (numpy's ``'symmetric'`` padding,
+    scipy.ndimage's ``'reflect'``). Valid for indices in ``[-n, 2n)``.
+
+    Parameters
+    ----------
+    index : ndarray of int
+    n : int
+        Length of the axis.
+
+    Returns
+    -------
+    ndarray of int
+    """
+    index = np.where(index < 0, -index - 1, index)
+    return np.where(index >= n, 2 * n - 1 - index, index)
+
+
+def _check_positions(positions, size, shape, border):
+    """Validate window top-left corners; return them as an ``(n, 2)`` intp array."""
+    pos = np.asarray(positions)
+    if pos.ndim != 2 or pos.shape[1] != 2:
+        raise ValueError(f"positions must have shape (n_windows, 2) (row, column), got shape {pos.shape}")
+    if pos.size and not np.issubdtype(pos.dtype, np.integer):
+        if not (np.issubdtype(pos.dtype, np.floating) and np.all(np.isfinite(pos)) and np.all(pos == np.round(pos))):
+            raise TypeError(f"positions must hold integer pixel coordinates, got dtype {pos.dtype}")
+    pos = pos.astype(np.intp)
+    c = size // 2
+    h, w = shape
+    if border == "valid":  # the whole window inside the image
+        lo, hi = np.array([0, 0]), np.array([h - size, w - size])
+        what = "the whole window must lie inside the image; border='reflect' allows windows centred near the edge"
+    else:  # the centre pixel (offset size // 2) inside the image
+        lo, hi = np.array([-c, -c]), np.array([h - 1 - c, w - 1 - c])
+        what = "the window's centre pixel (offset size // 2) must lie inside the image"
+    bad = np.flatnonzero(np.any((pos < lo) | (pos > hi), axis=1))
+    if bad.size:
+        i = bad[0]
+        raise ValueError(
+            f"positions[{i}] = {tuple(int(v) for v in pos[i])} is out of range for size={size} windows on a "
+            f"{h} x {w} image with border={border!r} ({bad.size} such positions): top-left rows must lie in "
+            f"[{lo[0]}, {hi[0]}] and columns in [{lo[1]}, {hi[1]}]; {what}"
+        )
+    return pos
+
+
+def _gather(arr, pos, size, border):
+    """Windows of ``arr`` at top-left corners ``pos``: ``(n, size, size, k)``, via fancy indexing."""
+    offsets = np.arange(size)
+    rows = pos[:, 0, None] + offsets  # (n, size)
+    cols = pos[:, 1, None] + offsets
+    if border == "reflect":
+        rows, cols = reflect_index(rows, arr.shape[0]), reflect_index(cols, arr.shape[1])
+    return arr[rows[:, :, None], cols[:, None, :]]
+
+
+def _check_finite_windows(X, coords, name):
+    """Raise if any window holds NaN or inf; works in chunks to bound the temporary mask."""
+    step = max(1, (1 << 24) // max(1, X[0].size)) if len(X) else 1
+    for start in range(0, len(X), step):
+        finite = np.isfinite(X[start : start + step]).reshape(min(step, len(X) - start), -1).all(axis=1)
+        if not finite.all():
+            i = start + int(np.argmin(finite))
+            raise ValueError(
+                f"{name} contains NaN or infinity (first in the window with top-left corner "
+                f"{tuple(int(v) for v in coords[i])}); fill or mask no-data pixels before cutting windows"
+            )
+
+
+def extract_windows(cube, targets=None, size=10, stride=1, label="mean", *, positions=None, border="valid"):
     """Cut square windows from a hyperspectral cube, in the package's data contract.
 
     Parameters
     ----------
     cube : array-like of shape (height, width, n_bands)
-        The image, channels-last.
+        The image, channels-last. A numpy memmap is read only where windows are cut.
     targets : array-like of shape (height, width) or (height, width, n_targets), default=None
         Per-pixel targets (e.g. abundances). When None, ``y`` is None.
     size : int, default=10
         Window side in pixels.
     stride : int, default=1
-        Step between consecutive windows, in pixels, along both axes.
+        Step between consecutive windows, in pixels, along both axes. Must be 1
+        when ``positions`` is given.
     label : {'mean', 'center'}, default='mean'
         How a window is labelled: the mean of its targets (the paper's
         patch-average abundances) or the target of its centre pixel, at offset
         ``size // 2`` from the window's first row and column (the exact centre
         for odd sizes).
+    positions : array-like of int of shape (n_windows, 2), default=None
+        Top-left corners ``(row, column)`` of the windows to cut, in the same
+        convention as the returned ``coords`` (so ``coords[train]`` can be fed
+        back). To cut windows centred on given pixels, pass
+        ``pixels - size // 2``. None cuts the regular grid given by ``stride``.
+    border : {'valid', 'reflect'}, default='valid'
+        ``'valid'``: only windows wholly inside the image (an ``H x W`` image gives
+        ``(H - size + 1) x (W - size + 1)`` windows at stride 1). ``'reflect'``:
+        one window centred on every pixel (``H x W`` windows at stride 1), the
+        image being extended by half-sample symmetric reflection
+        (``... c b a | a b c ...``, numpy's ``'symmetric'`` mode); labels are
+        computed on the reflected targets. Reflection repeats pixels of the window
+        itself, so a reflected window still only contains pixels of its footprint
+        clipped to the image (what the spatial splitter relies on).
 
     Returns
     -------
@@ -50,17 +139,23 @@ def extract_windows(cube, targets=None, size=10, stride=1, label="mean"):
     y : ndarray of shape (n_windows, n_targets) or None
         Window labels, float32; 1-D targets give ``n_targets = 1``.
     coords : ndarray of shape (n_windows, 2)
-        Row and column of each window's first (upper-left) pixel.
+        Row and column of each window's first (upper-left) pixel, in image
+        coordinates, for both borders: with ``'reflect'`` they range from
+        ``-(size // 2)``, and the window's centre pixel is ``coords + size // 2``.
+        The window covers rows ``coords[:, 0] ... coords[:, 0] + size - 1``.
 
     Notes
     -----
-    Windows are built from a strided view (``sliding_window_view``), so only the
-    returned array is allocated. Windows that would cross the border are not
-    produced (``'valid'`` border handling).
+    The regular grid is built from a strided view (``sliding_window_view``), so
+    only the returned array is allocated (plus, with ``'reflect'``, a padded copy
+    of the cube, ``size ** 2`` times smaller than ``X``). ``positions`` are cut by
+    fancy indexing.
     """
     cube = np.asarray(cube)
     if cube.ndim != 3:
         raise ValueError(f"cube must be 3-dimensional (height, width, n_bands), got shape {cube.shape}")
+    if not (np.issubdtype(cube.dtype, np.number) or np.issubdtype(cube.dtype, np.bool_)) or np.iscomplexobj(cube):
+        raise TypeError(f"cube must hold real numbers, got dtype {cube.dtype}")
     size = _check_patch_size(size, "size")
     stride = _check_patch_size(stride, "stride")
     h, w, _ = cube.shape
@@ -68,19 +163,17 @@ def extract_windows(cube, targets=None, size=10, stride=1, label="mean"):
         raise ValueError(f"size={size} is larger than the cube's spatial shape {(h, w)}")
     if label not in ("mean", "center"):
         raise ValueError(f"label must be 'mean' or 'center', got {label!r}")
+    if border not in BORDERS:
+        raise ValueError(f"border must be 'valid' or 'reflect', got {border!r}")
+    if positions is not None and stride != 1:
+        raise ValueError(f"give either positions or stride (got stride={stride} with positions)")
     dtype = cube.dtype if np.issubdtype(cube.dtype, np.floating) else np.float32
+    c = size // 2
+    before, after = c, size - 1 - c  # reflect padding so that a window is centred on every pixel
 
-    # view shape: (n_rows, n_cols, n_bands, size, size)
-    view = sliding_window_view(cube, (size, size), axis=(0, 1))[::stride, ::stride]
-    n_rows, n_cols = view.shape[:2]
-    X = np.empty((n_rows * n_cols, size, size, cube.shape[2]), dtype=dtype)
-    X.reshape(n_rows, n_cols, size, size, -1)[...] = view.transpose(0, 1, 3, 4, 2)
-    rows, cols = np.meshgrid(np.arange(n_rows) * stride, np.arange(n_cols) * stride, indexing="ij")
-    coords = np.stack([rows.ravel(), cols.ravel()], axis=1)
-
-    y = None
+    t = None
     if targets is not None:
-        t = np.asarray(targets, dtype=np.float64)
+        t = np.asarray(targets)
         if t.ndim == 2:
             t = t[:, :, None]
         if t.ndim != 3 or t.shape[:2] != (h, w):
@@ -88,13 +181,40 @@ def extract_windows(cube, targets=None, size=10, stride=1, label="mean"):
                 f"targets must have shape (height, width) or (height, width, n_targets) matching "
                 f"the cube's {(h, w)}, got {np.shape(targets)}"
             )
-        if label == "mean":
-            tv = sliding_window_view(t, (size, size), axis=(0, 1))[::stride, ::stride]
-            y = tv.mean(axis=(-2, -1)).reshape(n_rows * n_cols, -1)
-        else:
-            c = size // 2
+        t = t.astype(np.float64, copy=False)
+
+    if positions is not None:
+        coords = _check_positions(positions, size, (h, w), border)
+        X = _gather(cube, coords, size, border).astype(dtype, copy=False)
+    else:
+        src = cube
+        if border == "reflect":
+            src = np.pad(cube, ((before, after), (before, after), (0, 0)), mode="symmetric")
+        # view shape: (n_rows, n_cols, n_bands, size, size)
+        view = sliding_window_view(src, (size, size), axis=(0, 1))[::stride, ::stride]
+        n_rows, n_cols = view.shape[:2]
+        X = np.empty((n_rows * n_cols, size, size, cube.shape[2]), dtype=dtype)
+        X.reshape(n_rows, n_cols, size, size, -1)[...] = view.transpose(0, 1, 3, 4, 2)
+        offset = -before if border == "reflect" else 0
+        rows, cols = np.meshgrid(
+            np.arange(n_rows) * stride + offset, np.arange(n_cols) * stride + offset, indexing="ij"
+        )
+        coords = np.stack([rows.ravel(), cols.ravel()], axis=1)
+    _check_finite_windows(X, coords, "cube")
+
+    y = None
+    if t is not None:
+        if label == "center":
             y = t[coords[:, 0] + c, coords[:, 1] + c]
+        elif positions is not None:
+            y = _gather(t, coords, size, border).mean(axis=(1, 2))
+        else:
+            src = t if border == "valid" else np.pad(t, ((before, after), (before, after), (0, 0)), mode="symmetric")
+            tv = sliding_window_view(src, (size, size), axis=(0, 1))[::stride, ::stride]
+            y = tv.mean(axis=(-2, -1)).reshape(len(coords), -1)
         y = y.astype(np.float32)
+        if not np.isfinite(y).all():
+            raise ValueError("targets contain NaN or infinity in the windows cut")
     return X, y, coords
 
 

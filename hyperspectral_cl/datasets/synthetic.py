@@ -3,6 +3,22 @@
 Abundances from a Dirichlet distribution, polynomial post-nonlinear mixing
 ``x = M a + (M a) * (M a) + n`` (element-wise product), Gaussian noise at a given
 SNR, then a multiplicative 2-D Gaussian illumination pattern.
+
+Choices the paper leaves open, and the defaults taken here (each is a parameter):
+
+* Dirichlet concentration: 1 (uniform on the simplex), ``dirichlet_alpha``.
+* Width and placement of the Gaussian pattern: centred, standard deviation half
+  the scene's larger side, maximum 1 (corners at ~0.37), ``pattern_width``.
+* Which USGS spectra: drawn uniformly without replacement from the complete
+  spectra of the library passed as ``endmembers`` (seeded by ``random_state``;
+  names kept in ``target_names``); without a library, the built-in generator
+  :func:`make_endmembers` so that no data file is needed.
+* The noise power is relative to the mean power of the noiseless mixed cube,
+  before the illumination pattern (so the pattern also scales the noise, as a
+  sensor-side multiplicative effect would).
+* Spatial structure: none by default (independent pixels as in the paper);
+  ``smoothness`` smooths the abundance maps as real scenes are.
+* The PPNM nonlinearity has unit coefficient, ``x = y + y * y`` with ``y = M a``.
 """
 
 from numbers import Integral
@@ -105,19 +121,34 @@ def make_synthetic_scene(
         Standard deviation, in pixels, of a Gaussian filter applied to the
         abundance maps (they still sum to one). 0 gives independent pixels as in the
         paper; real scenes have spatially smooth abundances.
-    endmembers : array-like of shape (n_bands, n_endmembers), default=None
-        Endmember spectra (e.g. from a USGS library). When None, spectra are drawn
-        by :func:`make_endmembers`.
+    endmembers : array-like of shape (n_bands, n_endmembers), SpectralLibrary or None, default=None
+        Endmember spectra. A matrix is used as given (``n_endmembers`` and
+        ``n_bands`` are then ignored). A :class:`SpectralLibrary` (e.g. from
+        :func:`load_usgs_library`, the paper's source) gives ``n_endmembers``
+        spectra drawn at random without replacement with ``random_state`` (all
+        of them, in order, when the library holds exactly ``n_endmembers``:
+        use ``library.select(names)`` to fix them); their names become
+        ``target_names`` and the library's wavelengths the scene's, unless
+        ``wavelengths`` is given, onto which the spectra are interpolated
+        (``n_bands`` is ignored). None draws spectra with :func:`make_endmembers`.
     wavelengths : array-like of shape (n_bands,), default=None
-        Band centres in nm; default :func:`default_wavelengths`.
+        Band centres in nm; default :func:`default_wavelengths` (or the
+        library's).
     random_state : int, RandomState instance or None, default=None
 
     Returns
     -------
     scene : Scene
         ``cube`` float32 ``(height, width, n_bands)``, ``targets`` the float32
-        abundances ``(height, width, n_endmembers)``, ``endmembers`` and
-        ``wavelengths``.
+        abundances ``(height, width, n_endmembers)``, ``endmembers``,
+        ``wavelengths``, ``target_names`` and the settings in ``metadata``.
+
+    Notes
+    -----
+    The cube is generated in blocks of rows, so the peak memory is about the
+    float32 cube plus the float64 abundances and a block of a few tens of MB
+    (a 1000 x 1000 x 224 scene needs ~1 GB), with the same values as a
+    whole-cube computation.
     """
     rng = check_random_state(random_state)
     if len(shape) != 2:
@@ -129,19 +160,33 @@ def make_synthetic_scene(
         raise ValueError(f"spatial_pattern must be 'gaussian' or None, got {spatial_pattern!r}")
     check_scalar(smoothness, "smoothness", min_val=0.0)
     check_scalar(pattern_width, "pattern_width", min_val=0.0, include_min=False)
+    names = None
     if endmembers is None:
         check_scalar(n_bands, "n_bands", kind=Integral, min_val=1)
         check_scalar(n_endmembers, "n_endmembers", kind=Integral, min_val=1)
         wl = default_wavelengths(n_bands) if wavelengths is None else np.asarray(wavelengths, dtype=float)
         M = make_endmembers(n_endmembers, wl, rng)
+    elif hasattr(endmembers, "spectra") and hasattr(endmembers, "names") and hasattr(endmembers, "draw"):
+        # a SpectralLibrary (duck-typed): random spectra, recorded by name
+        library = endmembers
+        if wavelengths is not None:
+            library = library.resample(wavelengths)
+        if np.isnan(library.spectra).any():
+            raise ValueError("the library holds spectra with deleted channels (NaN): load it with keep_incomplete=False")
+        drawn = library.draw(n_endmembers, rng)
+        M, wl, names = drawn.spectra.T.copy(), drawn.wavelengths, list(drawn.names)
+        n_bands = M.shape[0]
     else:
         M = np.asarray(endmembers, dtype=np.float64)
         if M.ndim != 2:
             raise ValueError(f"endmembers must have shape (n_bands, n_endmembers), got {M.shape}")
+        if not np.all(np.isfinite(M)):
+            raise ValueError("endmembers contain NaN or infinity")
         n_bands, n_endmembers = M.shape
         wl = default_wavelengths(n_bands) if wavelengths is None else np.asarray(wavelengths, dtype=float)
     if wl.shape != (n_bands,):
         raise ValueError(f"wavelengths must have shape ({n_bands},), got {wl.shape}")
+    n_endmembers = M.shape[1]
 
     alpha = np.broadcast_to(np.asarray(dirichlet_alpha, dtype=np.float64), (n_endmembers,))
     if np.any(alpha <= 0) or not np.all(np.isfinite(alpha)):
@@ -152,23 +197,46 @@ def make_synthetic_scene(
         A = gaussian_filter(A, sigma=(smoothness, smoothness, 0), mode="reflect")
         A /= A.sum(axis=-1, keepdims=True)
 
-    X = A @ M.T  # (h, w, B)
-    if mixing == "ppnm":
-        X = X + X * X
+    def mixed(rows):
+        X = A[rows] @ M.T  # (rows, w, B)
+        if mixing == "ppnm":
+            X += X * X
+        return X
+
+    # blocks of rows bound the float64 temporaries (a full 1000 x 1000 x 224 cube in float64 is 1.8 GB)
+    step = max(1, (1 << 22) // max(1, w * n_bands))
+    blocks = [slice(r, min(r + step, h)) for r in range(0, h, step)]
+    noise_std = None
     if snr_db is not None:
         check_scalar(snr_db, "snr_db")
-        noise_power = np.mean(X**2) / 10 ** (snr_db / 10)
-        X = X + rng.standard_normal(X.shape) * np.sqrt(noise_power)
+        power = sum(float(np.sum(mixed(b) ** 2)) for b in blocks) / (h * w * n_bands)
+        noise_std = np.sqrt(power / 10 ** (snr_db / 10))
+    pattern = None
     if spatial_pattern == "gaussian":
         sigma = pattern_width * max(h, w)
         r = (np.arange(h) - (h - 1) / 2)[:, None]
         c = (np.arange(w) - (w - 1) / 2)[None, :]
-        X = X * np.exp(-(r**2 + c**2) / (2 * sigma**2))[:, :, None]
+        pattern = np.exp(-(r**2 + c**2) / (2 * sigma**2))[:, :, None]
+    cube = np.empty((h, w, n_bands), dtype=np.float32)
+    for b in blocks:
+        X = mixed(b)
+        if noise_std is not None:
+            # drawn block after block in C order: the same stream as one whole-cube draw
+            X += rng.standard_normal(X.shape) * noise_std
+        if pattern is not None:
+            X *= pattern[b]
+        cube[b] = X
 
     return Scene(
-        cube=X.astype(np.float32),
+        cube=cube,
         targets=A.astype(np.float32),
         wavelengths=wl,
-        target_names=[f"endmember_{k}" for k in range(n_endmembers)],
+        target_names=names or [f"endmember_{k}" for k in range(n_endmembers)],
         endmembers=M,
+        metadata={
+            "generator": "make_synthetic_scene", "mixing": mixing, "snr_db": snr_db,
+            "spatial_pattern": spatial_pattern, "pattern_width": pattern_width,
+            "dirichlet_alpha": dirichlet_alpha, "smoothness": smoothness,
+            "endmember_source": "generator" if endmembers is None else ("library" if names else "matrix"),
+        },
     )

@@ -1,0 +1,195 @@
+"""Full-scene inference: stream every pixel's window through a fitted model, get a map back.
+
+Works with any fitted object that has ``predict`` taking windows
+``(n, size, size, n_bands)`` (a Pipeline starting with
+:class:`~hyperspectral_cl.PatchExtractor` or :class:`~hyperspectral_cl.MeanSpectrum`,
+or anything else in the package's data contract), or patches
+``(n, 1, n_bands, size, size)`` with ``input_layout='patches'`` (a bare
+:class:`~hyperspectral_cl.ContrastivePatchRegressor`). This module does not
+import the estimator.
+"""
+
+from numbers import Integral
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ._validation import check_scalar
+from .patches import BORDERS, reflect_index
+
+__all__ = ["predict_map"]
+
+
+def _infer_window_size(estimator, input_layout):
+    """Window side recorded by a fitted estimator, or None."""
+    candidates = []
+    steps = getattr(estimator, "steps", None)
+    if steps:
+        candidates.append(steps[0][1])  # the first step is the one that sees the windows
+    candidates.append(estimator)
+    for est in candidates:
+        shape = getattr(est, "window_shape_", None)
+        if shape is not None:
+            shape = tuple(int(s) for s in shape)
+            if len(shape) != 2 or shape[0] != shape[1]:
+                raise ValueError(
+                    f"{type(est).__name__} was fitted on {shape} windows; predict_map cuts square windows: "
+                    f"pass window_size"
+                )
+            return shape[0]
+        if input_layout == "patches" and getattr(est, "patch_size_", None) is not None:
+            return int(est.patch_size_)
+    return None
+
+
+def _index(start, stop, n, border):
+    """Pixel indices ``start .. stop - 1`` along an axis of length ``n``, as a slice when no reflection is needed."""
+    if start >= 0 and stop <= n:
+        return slice(start, stop)
+    if border != "reflect":  # cannot happen: valid windows stay inside
+        raise AssertionError("window outside the image with border='valid'")
+    return reflect_index(np.arange(start, stop), n)
+
+
+def predict_map(estimator, scene_or_cube, window_size=None, *, batch_size=4096, border="reflect",
+                input_layout="windows"):
+    """Predict a target map for a whole scene, one window per pixel, in bounded memory.
+
+    The window of pixel ``(i, j)`` has its top-left corner at
+    ``(i - size // 2, j - size // 2)``: the pixel is its centre (at offset
+    ``size // 2``, the pixel ``label='center'`` labels), and the prediction
+    for that window is written at ``(i, j)``.
+
+    Windows are cut batch by batch from a strided view of a small slab of the
+    cube (a few rows, reflected at the border), so the peak memory is about the
+    cube, the output map and one batch of windows (``batch_size x size x size x
+    n_bands`` values) plus what the estimator allocates for that batch; all the
+    windows of the scene are never held at once (for a 1000 x 1000 x 224 cube
+    and 5 x 5 windows that would be 22 GB in float32).
+
+    Parameters
+    ----------
+    estimator : fitted object with ``predict``
+        Takes windows ``(n, size, size, n_bands)`` (``input_layout='windows'``)
+        or patches ``(n, 1, n_bands, size, size)`` (``'patches'``) and returns
+        ``(n,)`` or ``(n, n_targets)``. It must treat samples independently
+        (the map must not depend on ``batch_size``): networks in eval mode do.
+    scene_or_cube : Scene or array-like of shape (height, width, n_bands)
+        The image (a Scene's ``cube``); a numpy memmap is read slab by slab.
+    window_size : int, default=None
+        Side of the windows. None takes it from the fitted estimator: the
+        ``window_shape_`` of a Pipeline's first step (a fitted
+        :class:`~hyperspectral_cl.PatchExtractor` records the windows it saw
+        in fit) or of the estimator itself; with ``input_layout='patches'``
+        also its ``patch_size_``. Required when none is found (e.g. a
+        :class:`~hyperspectral_cl.MeanSpectrum` pipeline, which accepts any
+        window size).
+    batch_size : int, default=4096
+        Maximum number of windows per ``predict`` call; memory grows linearly
+        with it.
+    border : {'reflect', 'valid'}, default='reflect'
+        ``'reflect'``: every pixel gets a prediction, windows that cross the
+        border being completed by half-sample symmetric reflection (as
+        ``Scene.windows(border='reflect')``). ``'valid'``: only pixels whose
+        window lies wholly inside the image are predicted; the others (a band
+        ``size // 2`` wide at the top and left, ``size - 1 - size // 2`` at the
+        bottom and right) are NaN.
+    input_layout : {'windows', 'patches'}, default='windows'
+        What ``predict`` takes: channels-last windows, or Conv3d patches
+        ``(n, 1, n_bands, size, size)`` (without the standardisation a
+        PatchExtractor would apply).
+
+    Returns
+    -------
+    prediction_map : ndarray of shape (height, width, n_targets) or (height, width)
+        A new float array (the prediction dtype, at least float32), 3-D when
+        ``predict`` returns 2-D output, 2-D when it returns ``(n,)``.
+
+    Raises
+    ------
+    ValueError
+        For NaN or inf in the cube (the message gives the rows), a window
+        larger than the scene, or predictions of the wrong length.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import Ridge
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from hyperspectral_cl import MeanSpectrum
+    >>> from hyperspectral_cl.datasets import make_synthetic_scene
+    >>> scene = make_synthetic_scene(shape=(20, 20), n_bands=10, random_state=0)
+    >>> X, y, _ = scene.windows(5)
+    >>> model = make_pipeline(MeanSpectrum(), Ridge()).fit(X, y)
+    >>> predict_map(model, scene, window_size=5).shape
+    (20, 20, 4)
+    """
+    if not callable(getattr(estimator, "predict", None)):
+        raise TypeError(f"estimator must be a fitted object with a predict method, got {type(estimator).__name__}")
+    cube = np.asarray(getattr(scene_or_cube, "cube", scene_or_cube))
+    if cube.ndim != 3:
+        raise ValueError(f"the cube must be 3-dimensional (height, width, n_bands), got shape {cube.shape}")
+    if not (np.issubdtype(cube.dtype, np.number) or np.issubdtype(cube.dtype, np.bool_)) or np.iscomplexobj(cube):
+        raise TypeError(f"the cube must hold real numbers, got dtype {cube.dtype}")
+    if border not in BORDERS:
+        raise ValueError(f"border must be 'reflect' or 'valid', got {border!r}")
+    if input_layout not in ("windows", "patches"):
+        raise ValueError(f"input_layout must be 'windows' or 'patches', got {input_layout!r}")
+    check_scalar(batch_size, "batch_size", kind=Integral, min_val=1)
+    if window_size is None:
+        window_size = _infer_window_size(estimator, input_layout)
+        if window_size is None:
+            raise ValueError(
+                f"cannot tell the window size from {type(estimator).__name__}: pass window_size (the size "
+                f"given to Scene.windows when the model was trained)"
+            )
+    size = int(check_scalar(window_size, "window_size", kind=Integral, min_val=1))
+    h, w, n_bands = cube.shape
+    if size > h or size > w:
+        raise ValueError(f"window_size={size} is larger than the cube's spatial shape {(h, w)}")
+    dtype = cube.dtype if np.issubdtype(cube.dtype, np.floating) else np.float32
+    c = size // 2
+
+    if border == "reflect":
+        row_centres, col_centres = np.arange(h), np.arange(w)
+    else:
+        row_centres, col_centres = np.arange(c, h - size + 1 + c), np.arange(c, w - size + 1 + c)
+    n_cols = col_centres.size
+    if n_cols <= batch_size:  # whole rows per batch
+        rows_per_batch, col_chunks = batch_size // n_cols, [(0, n_cols)]
+    else:  # long rows: pieces of one row
+        rows_per_batch = 1
+        col_chunks = [(a, min(a + batch_size, n_cols)) for a in range(0, n_cols, batch_size)]
+
+    out = None
+    for ra in range(0, row_centres.size, rows_per_batch):
+        rows = row_centres[ra : ra + rows_per_batch]
+        row_index = _index(rows[0] - c, rows[-1] - c + size, h, border)
+        for ca, cb in col_chunks:
+            cols = col_centres[ca:cb]
+            col_index = _index(cols[0] - c, cols[-1] - c + size, w, border)
+            # a slab of the cube with its reflected margins: (len(rows) + size - 1, len(cols) + size - 1, B)
+            slab = cube[row_index][:, col_index]
+            if not np.isfinite(slab).all():
+                raise ValueError(
+                    f"the cube contains NaN or infinity in rows {max(rows[0] - c, 0)}-{min(rows[-1] - c + size, h) - 1}; "
+                    f"fill or mask no-data pixels before predicting a map"
+                )
+            view = sliding_window_view(slab, (size, size), axis=(0, 1))  # (nr, nc, B, size, size)
+            nr, nc = view.shape[:2]
+            if input_layout == "windows":
+                batch = np.empty((nr * nc, size, size, n_bands), dtype=dtype)
+                batch.reshape(nr, nc, size, size, n_bands)[...] = view.transpose(0, 1, 3, 4, 2)
+            else:
+                batch = np.empty((nr * nc, 1, n_bands, size, size), dtype=dtype)
+                batch.reshape(nr, nc, n_bands, size, size)[...] = view
+            pred = np.asarray(estimator.predict(batch))
+            if pred.ndim not in (1, 2) or pred.shape[0] != nr * nc:
+                raise ValueError(
+                    f"{type(estimator).__name__}.predict returned shape {pred.shape} for {nr * nc} windows; "
+                    f"expected ({nr * nc},) or ({nr * nc}, n_targets)"
+                )
+            if out is None:
+                out = np.full((h, w) + pred.shape[1:], np.nan, dtype=np.result_type(pred.dtype, np.float32))
+            out[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] = pred.reshape((nr, nc) + pred.shape[1:])
+            del batch, slab, view, pred  # release before the next slab is cut
+    return out

@@ -1,0 +1,351 @@
+"""Spatially honest cross-validation for overlapping windows.
+
+Windows cut at stride 1 overlap: a window and its neighbour share all but one
+row or column of pixels. A random split (``KFold(shuffle=True)``,
+``train_test_split``) then puts almost every test window next to training
+windows that contain most of its pixels, and the test score measures
+memorisation of the scene, not generalisation. :class:`SpatialBlockSplit`
+cuts the scene into blocks, tests on whole blocks, and drops from training
+every window that comes within ``buffer`` pixels of a test window, so no test
+window shares a pixel with a training window.
+
+The splitter needs each window's position. It takes them through the
+``groups`` argument that scikit-learn already routes to splitters:
+``groups=coords``, the ``(n_windows, 2)`` top-left corners returned by
+:meth:`Scene.windows <hyperspectral_cl.datasets.Scene.windows>`. Positions
+travel with the samples, so they stay aligned when GridSearchCV, a Pipeline or
+skorch takes subsets.
+"""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.model_selection import BaseCrossValidator
+from sklearn.utils import check_random_state
+
+from ._validation import check_scalar
+
+__all__ = ["SpatialBlockSplit", "leakage_report", "test_overlap_fraction"]
+
+
+def _check_coords(groups, n_samples=None, name="groups"):
+    if groups is None:
+        raise ValueError(
+            "SpatialBlockSplit needs the windows' positions: pass groups=coords, the (n_windows, 2) array of "
+            "top-left corners returned by Scene.windows / extract_windows, e.g. cross_val_score(model, X, y, "
+            "groups=coords, cv=cv), GridSearchCV(...).fit(X, y, groups=coords), or net.fit(X, y, groups=coords) "
+            "with skorch's ValidSplit(cv)"
+        )
+    coords = np.asarray(groups)
+    if coords.ndim != 2 or coords.shape[1] != 2:
+        raise ValueError(
+            f"{name} must be the (n_windows, 2) array of window top-left corners (row, column), "
+            f"got shape {coords.shape}"
+        )
+    if not np.issubdtype(coords.dtype, np.integer):
+        if not (np.issubdtype(coords.dtype, np.number) and np.all(np.isfinite(coords))
+                and np.all(coords == np.round(coords))):
+            raise TypeError(f"{name} must hold integer pixel coordinates, got dtype {coords.dtype}")
+    if n_samples is not None and len(coords) != n_samples:
+        raise ValueError(f"{name} has {len(coords)} rows for {n_samples} samples: pass one position per window")
+    if len(coords) == 0:
+        raise ValueError(f"{name} is empty")
+    return coords.astype(np.int64)
+
+
+def _footprint_mask(coords, size, origin, shape, grow=0):
+    """Boolean image of the pixels covered by windows at ``coords`` (grown by ``grow`` on each side).
+
+    A 2-D difference array marks each rectangle's corners; cumulative sums fill them,
+    so the cost is O(n_windows + area) whatever the overlap.
+    """
+    diff = np.zeros((shape[0] + 1, shape[1] + 1), dtype=np.int64)
+    top = np.clip(coords[:, 0] - grow - origin[0], 0, shape[0])
+    left = np.clip(coords[:, 1] - grow - origin[1], 0, shape[1])
+    bottom = np.clip(coords[:, 0] + size + grow - origin[0], 0, shape[0])
+    right = np.clip(coords[:, 1] + size + grow - origin[1], 0, shape[1])
+    np.add.at(diff, (top, left), 1)
+    np.add.at(diff, (top, right), -1)
+    np.add.at(diff, (bottom, left), -1)
+    np.add.at(diff, (bottom, right), 1)
+    return np.cumsum(np.cumsum(diff, axis=0), axis=1)[: shape[0], : shape[1]] > 0
+
+
+def _windows_touching(mask, coords, size, origin):
+    """For each window, whether its footprint contains a True pixel of ``mask`` (summed-area table)."""
+    table = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), dtype=np.int64)
+    table[1:, 1:] = np.cumsum(np.cumsum(mask, axis=0), axis=1)
+    r0 = coords[:, 0] - origin[0]
+    c0 = coords[:, 1] - origin[1]
+    r1, c1 = r0 + size, c0 + size
+    return (table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0]) > 0
+
+
+def _extent(coords, size, grow=0):
+    origin = coords.min(axis=0) - grow
+    shape = coords.max(axis=0) + size + grow - origin
+    return origin, (int(shape[0]), int(shape[1]))
+
+
+class SpatialBlockSplit(BaseCrossValidator):
+    """K-fold over spatial blocks of a scene, with a buffer so that no test window touches training windows.
+
+    Each window is assigned to the block of a regular ``n_blocks`` grid that
+    contains its centre pixel (``coords + window_size // 2``); a fold tests on
+    all the windows of its blocks. Its training set is every other window
+    whose footprint stays more than ``buffer`` pixels away from every test
+    window's footprint (the windows in between are used for neither). Every
+    window is in exactly one test fold.
+
+    Parameters
+    ----------
+    window_size : int
+        Side of the windows, in pixels (the ``size`` given to
+        :meth:`Scene.windows`).
+    n_blocks : int or tuple of int, default=(2, 2)
+        Grid of blocks ``(n_block_rows, n_block_cols)`` over the extent of the
+        window centres; an int ``k`` means ``(k, k)``. ``(1, k)`` gives vertical
+        strips, ``(k, 1)`` horizontal ones.
+    n_splits : int or None, default=None
+        Number of folds. None: one fold per block. Otherwise the blocks (in
+        row-major order, shuffled with ``shuffle=True``) are dealt to the folds
+        in turn, so several blocks can share a fold.
+    buffer : int or None, default=None
+        Minimum gap, in pixels, between any pixel of a training window and
+        any pixel of a test window. 0 only forbids shared pixels; the default
+        ``None`` uses the window radius ``window_size // 2``, as neighbouring
+        pixels are themselves correlated.
+    shuffle : bool, default=False
+        Whether to shuffle the blocks before dealing them to folds (only
+        matters with ``n_splits`` fewer than the blocks).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the shuffle.
+
+    Notes
+    -----
+    **How positions are passed.** ``split(X, y, groups)`` takes
+    ``groups=coords``, the ``(n_windows, 2)`` top-left corners returned with
+    the windows. scikit-learn passes ``groups`` to the splitter in
+    ``cross_val_score(..., groups=coords)``, ``cross_validate``,
+    ``GridSearchCV.fit(X, y, groups=coords)`` and ``learning_curve``; skorch's
+    ``ValidSplit(cv=SpatialBlockSplit(...))`` uses the first fold of
+    ``cv.split(np.arange(n), groups=groups)`` with ``groups`` given to
+    ``net.fit(X, y, groups=coords)`` (in a Pipeline:
+    ``pipe.fit(X, y, <step>__groups=coords)``). Storing positions in the
+    splitter instead would break as soon as a search or a Pipeline passes it
+    a subset of the windows.
+
+    Coordinates are the windows' top-left corners in scene pixels (negative
+    near the border for ``border='reflect'`` windows, whose reflected pixels
+    lie inside their clipped footprint, so the guarantee holds for them too).
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import cross_val_score
+    >>> from hyperspectral_cl.datasets import make_synthetic_scene
+    >>> scene = make_synthetic_scene(shape=(30, 30), n_bands=8, random_state=0)
+    >>> X, y, coords = scene.windows(5)
+    >>> cv = SpatialBlockSplit(window_size=5, n_blocks=(2, 2))
+    >>> [len(test) for _, test in cv.split(X, y, groups=coords)]
+    [169, 169, 169, 169]
+    """
+
+    def __init__(self, window_size, n_blocks=(2, 2), n_splits=None, buffer=None, shuffle=False, random_state=None):
+        self.window_size = window_size
+        self.n_blocks = n_blocks
+        self.n_splits = n_splits
+        self.buffer = buffer
+        self.shuffle = shuffle
+        self.random_state = random_state
+
+    def _grid(self):
+        nb = self.n_blocks
+        if isinstance(nb, Integral) and not isinstance(nb, bool):
+            nb = (nb, nb)
+        try:
+            rows, cols = nb
+        except (TypeError, ValueError):
+            raise TypeError(f"n_blocks must be an int or a pair of ints (rows, cols), got {self.n_blocks!r}") from None
+        check_scalar(rows, "n_blocks[0]", kind=Integral, min_val=1)
+        check_scalar(cols, "n_blocks[1]", kind=Integral, min_val=1)
+        if rows * cols < 2:
+            raise ValueError(f"n_blocks must give at least 2 blocks, got {self.n_blocks!r}")
+        return int(rows), int(cols)
+
+    def _params(self):
+        size = int(check_scalar(self.window_size, "window_size", kind=Integral, min_val=1))
+        rows, cols = self._grid()
+        n_folds = rows * cols
+        if self.n_splits is not None:
+            check_scalar(self.n_splits, "n_splits", kind=Integral, min_val=2, max_val=n_folds)
+            n_folds = int(self.n_splits)
+        buffer = size // 2 if self.buffer is None else int(check_scalar(self.buffer, "buffer", kind=Integral,
+                                                                         min_val=0))
+        if not isinstance(self.shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be True or False, got {self.shuffle!r}")
+        return size, (rows, cols), n_folds, buffer
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """Number of folds: ``n_splits``, or the number of blocks.
+
+        Parameters
+        ----------
+        X, y, groups : ignored
+            Present for scikit-learn compatibility.
+
+        Returns
+        -------
+        int
+        """
+        return self._params()[2]
+
+    def block_labels(self, groups):
+        """The block index (row-major) of each window's centre.
+
+        Parameters
+        ----------
+        groups : array-like of shape (n_windows, 2)
+            Window top-left corners.
+
+        Returns
+        -------
+        ndarray of int of shape (n_windows,)
+        """
+        size, (rows, cols), _, _ = self._params()
+        centres = _check_coords(groups) + size // 2
+        labels = []
+        for axis, k in ((0, rows), (1, cols)):
+            lo, hi = centres[:, axis].min(), centres[:, axis].max() + 1
+            edges = np.linspace(lo, hi, k + 1)
+            labels.append(np.clip(np.searchsorted(edges, centres[:, axis], side="right") - 1, 0, k - 1))
+        return labels[0] * cols + labels[1]
+
+    def fold_labels(self, groups):
+        """The test fold of each window (every window is tested exactly once).
+
+        Returns
+        -------
+        ndarray of int of shape (n_windows,)
+        """
+        _, (rows, cols), n_folds, _ = self._params()
+        blocks = self.block_labels(groups)
+        order = np.arange(rows * cols)
+        if self.shuffle:
+            check_random_state(self.random_state).shuffle(order)
+        fold_of_block = np.empty(rows * cols, dtype=int)
+        fold_of_block[order] = np.arange(rows * cols) % n_folds
+        return fold_of_block[blocks]
+
+    def split(self, X=None, y=None, groups=None):
+        """Generate train and test indices.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_windows, ...) or None
+            Only its length is used (checked against ``groups``).
+        y : ignored
+        groups : array-like of shape (n_windows, 2)
+            The windows' top-left corners (``coords`` from :meth:`Scene.windows`).
+
+        Yields
+        ------
+        train, test : ndarray of int
+            Indices of the training and test windows of each fold.
+
+        Raises
+        ------
+        ValueError
+            Without ``groups``, for a fold whose blocks hold no window, or whose
+            buffer leaves no training window.
+        """
+        size, _, n_folds, buffer = self._params()
+        n = None if X is None else (X.shape[0] if hasattr(X, "shape") else len(X))
+        coords = _check_coords(groups, n)
+        folds = self.fold_labels(coords)
+        origin, shape = _extent(coords, size, grow=buffer)
+        for k in range(n_folds):
+            test = np.flatnonzero(folds == k)
+            if test.size == 0:
+                raise ValueError(
+                    f"fold {k} has no test window: its blocks hold no window centre; use fewer blocks "
+                    f"(n_blocks={self.n_blocks!r})"
+                )
+            near_test = _footprint_mask(coords[test], size, origin, shape, grow=buffer)
+            train = np.flatnonzero((folds != k) & ~_windows_touching(near_test, coords, size, origin))
+            if train.size == 0:
+                raise ValueError(
+                    f"fold {k} has no training window left once windows within buffer={buffer} pixels of its "
+                    f"test windows are removed; use more blocks, a smaller buffer or a larger scene"
+                )
+            yield train, test
+
+
+def test_overlap_fraction(train, test, coords, window_size):
+    """Share of test windows that share at least one pixel with a training window.
+
+    Parameters
+    ----------
+    train, test : array-like of int
+        Indices into ``coords``.
+    coords : array-like of shape (n_windows, 2)
+        Window top-left corners.
+    window_size : int
+
+    Returns
+    -------
+    float
+        0 for an honest split; close to 1 for a random split of stride-1 windows.
+    """
+    size = int(check_scalar(window_size, "window_size", kind=Integral, min_val=1))
+    coords = _check_coords(coords, name="coords")
+    train, test = np.asarray(train, dtype=int), np.asarray(test, dtype=int)
+    if test.size == 0:
+        return 0.0
+    if train.size == 0:
+        return 0.0
+    origin, shape = _extent(coords, size)
+    covered = _footprint_mask(coords[train], size, origin, shape)
+    return float(_windows_touching(covered, coords[test], size, origin).mean())
+
+
+# pytest would collect test_overlap_fraction as a test when imported into a test module
+test_overlap_fraction.__test__ = False
+
+
+def leakage_report(cv, coords, window_size, y=None):
+    """How much each fold of a splitter leaks: test windows sharing pixels with training windows.
+
+    Parameters
+    ----------
+    cv : cross-validation splitter
+        Any object with ``split(X, y)`` (``KFold``, ``ShuffleSplit``, ...);
+        a :class:`SpatialBlockSplit` also receives ``groups=coords``.
+    coords : array-like of shape (n_windows, 2)
+        Window top-left corners.
+    window_size : int
+    y : array-like, default=None
+        Passed to ``split`` (for splitters that need it).
+
+    Returns
+    -------
+    report : list of dict
+        One dict per fold: ``n_train``, ``n_test``, ``n_unused`` (windows in the
+        buffer) and ``test_overlap`` (share of test windows sharing a pixel with
+        a training window).
+    """
+    coords = _check_coords(coords, name="coords")
+    n = len(coords)
+    placeholder = np.zeros((n, 1))
+    report = []
+    if isinstance(cv, SpatialBlockSplit):
+        splits = cv.split(placeholder, y, groups=coords)
+    else:  # most splitters ignore groups, and some warn when given them
+        splits = cv.split(placeholder, y)
+    for train, test in splits:
+        report.append({
+            "n_train": len(train),
+            "n_test": len(test),
+            "n_unused": n - len(train) - len(test),
+            "test_overlap": test_overlap_fraction(train, test, coords, window_size),
+        })
+    return report

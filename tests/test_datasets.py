@@ -1,0 +1,153 @@
+"""Scene.windows (borders, positions, coords convention, validation), crop and bad bands."""
+
+import numpy as np
+import pytest
+
+from hyperspectral_cl import extract_windows
+from hyperspectral_cl.datasets import Scene
+
+
+def naive_reflect_windows(cube, targets, size, stride, label):
+    """Windows centred on every stride-th pixel of a symmetric-padded image, by loops."""
+    c = size // 2
+    pc = np.pad(cube, ((c, size - 1 - c), (c, size - 1 - c), (0, 0)), mode="symmetric")
+    pt = np.pad(targets, ((c, size - 1 - c), (c, size - 1 - c), (0, 0)), mode="symmetric")
+    X, y, coords = [], [], []
+    for i in range(0, cube.shape[0], stride):
+        for j in range(0, cube.shape[1], stride):
+            X.append(pc[i : i + size, j : j + size])
+            t = pt[i : i + size, j : j + size]
+            y.append(t.reshape(-1, t.shape[-1]).mean(0) if label == "mean" else targets[i, j])
+            coords.append((i - c, j - c))
+    return np.array(X), np.array(y), np.array(coords)
+
+
+@pytest.fixture
+def small(rng):
+    return Scene(cube=rng.random((9, 11, 4)), targets=rng.random((9, 11, 2)), wavelengths=np.linspace(400, 900, 4))
+
+
+@pytest.mark.parametrize("size,stride,label", [(3, 1, "mean"), (4, 1, "center"), (5, 2, "mean"), (2, 3, "center"),
+                                               (9, 1, "mean")])
+def test_reflect_windows_match_naive_loops(small, size, stride, label):
+    X, y, coords = small.windows(size, stride=stride, label=label, border="reflect")
+    Xn, yn, cn = naive_reflect_windows(small.cube, small.targets, size, stride, label)
+    np.testing.assert_array_equal(X, Xn)
+    np.testing.assert_allclose(y, yn, rtol=1e-6)
+    np.testing.assert_array_equal(coords, cn)
+    if stride == 1:
+        assert len(X) == 9 * 11  # one window per pixel
+    # the centre pixel of each window is coords + size // 2, inside the image
+    c = size // 2
+    centre = coords + c
+    np.testing.assert_array_equal(X[:, c, c], small.cube[centre[:, 0], centre[:, 1]])
+
+
+@pytest.mark.parametrize("border", ["valid", "reflect"])
+@pytest.mark.parametrize("label", ["mean", "center"])
+def test_positions_round_trip_with_the_grid(small, border, label):
+    X, y, coords = small.windows(4, label=label, border=border)
+    pick = np.array([0, 5, len(coords) - 1, 17])
+    Xp, yp, cp = small.windows(4, label=label, border=border, positions=coords[pick])
+    np.testing.assert_array_equal(Xp, X[pick])
+    np.testing.assert_allclose(yp, y[pick], rtol=1e-6)
+    np.testing.assert_array_equal(cp, coords[pick])
+
+
+def test_valid_border_keeps_existing_behaviour(small):
+    a = small.windows(3, stride=2)
+    b = extract_windows(small.cube, small.targets, size=3, stride=2)
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+    assert a[2].min() == 0  # top-left corners, never negative with 'valid'
+
+
+def test_windows_dtype_memory_and_no_modification(rng):
+    cube = rng.random((12, 12, 5)).astype(np.float32)
+    cube.setflags(write=False)
+    scene = Scene(cube=cube)
+    X, y, coords = scene.windows(4)
+    assert y is None and X.dtype == np.float32 and X.flags.writeable and X.flags.c_contiguous
+    assert not np.shares_memory(X, cube)
+    X[:] = 0
+    assert cube.any()
+    Xi, _, _ = Scene(cube=(cube * 10).astype(np.int16)).windows(3)
+    assert Xi.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        (dict(size=12), ValueError, "larger than the cube"),
+        (dict(size=3, stride=0), ValueError, "stride"),
+        (dict(size=3, stride=-1), ValueError, "stride"),
+        (dict(size=2.5), TypeError, "size"),
+        (dict(size=3, label="median"), ValueError, "label"),
+        (dict(size=3, border="wrap"), ValueError, "border"),
+        (dict(size=3, positions=[[0, 0]], stride=2), ValueError, "either positions or stride"),
+        (dict(size=3, positions=[[0, 9]]), ValueError, r"positions\[0\] = \(0, 9\) is out of range"),
+        (dict(size=3, positions=[[-1, 0]]), ValueError, "border='reflect' allows"),
+        (dict(size=3, positions=[[-2, 0]], border="reflect"), ValueError, "centre pixel"),
+        (dict(size=3, positions=[[0.5, 0]]), TypeError, "integer"),
+        (dict(size=3, positions=[0, 0]), ValueError, r"shape \(n_windows, 2\)"),
+    ],
+)
+def test_windows_errors_name_the_problem(small, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        small.windows(**kwargs)
+
+
+def test_reflect_positions_may_reach_outside(small):
+    X, _, coords = small.windows(3, positions=[[-1, -1], [7, 9]], border="reflect")
+    np.testing.assert_array_equal(coords, [[-1, -1], [7, 9]])
+    # the first window's corner pixel is the reflection of pixel (0, 0)
+    np.testing.assert_array_equal(X[0, 0, 0], small.cube[0, 0])
+    np.testing.assert_array_equal(X[1, 2, 2], small.cube[8, 10])  # symmetric: index 9 -> 8, 11 -> 10
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_cube_or_targets_are_refused(rng, bad):
+    cube = rng.random((8, 8, 3))
+    cube[5, 6, 1] = bad
+    with pytest.raises(ValueError, match=r"NaN or infinity.*top-left corner \(3, 4\)"):
+        Scene(cube=cube).windows(3)
+    # windows that avoid the bad pixel are fine
+    X, _, _ = Scene(cube=cube).windows(3, positions=[[0, 0]])
+    assert np.isfinite(X).all()
+    t = rng.random((8, 8))
+    t[0, 0] = np.nan
+    with pytest.raises(ValueError, match="targets contain NaN"):
+        Scene(cube=rng.random((8, 8, 3)), targets=t).windows(3)
+
+
+def test_scene_validation(rng):
+    with pytest.raises(ValueError, match="cube must have shape"):
+        Scene(cube=np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="wavelengths"):
+        Scene(cube=np.zeros((3, 3, 2)), wavelengths=[1, 2, 3])
+    with pytest.raises(ValueError, match="target_names"):
+        Scene(cube=np.zeros((3, 3, 2)), targets=np.zeros((3, 3, 2)), target_names=["a"])
+    with pytest.raises(ValueError, match="endmembers"):
+        Scene(cube=np.zeros((3, 3, 2)), endmembers=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="bad_bands"):
+        Scene(cube=np.zeros((3, 3, 2)), bad_bands=[True])
+    s = Scene(cube=np.zeros((3, 3, 2)), targets=np.zeros((3, 3)))
+    assert s.targets.shape == (3, 3, 1) and s.n_targets == 1 and s.n_bands == 2
+
+
+def test_crop_and_drop_bad_bands(rng):
+    s = Scene(cube=rng.random((10, 12, 5)), targets=rng.random((10, 12, 2)), wavelengths=np.arange(5.0),
+              endmembers=rng.random((5, 2)), bad_bands=[False, True, False, False, True], target_names=["a", "b"])
+    c = s.crop(slice(2, 7), slice(3, 12))
+    assert c.shape == (5, 9, 5) and np.shares_memory(c.cube, s.cube)
+    np.testing.assert_array_equal(c.targets, s.targets[2:7, 3:12])
+    with pytest.raises(ValueError, match="step 1"):
+        s.crop(slice(0, 10, 2))
+    with pytest.raises(ValueError, match="empty"):
+        s.crop(slice(5, 5))
+    d = s.drop_bad_bands()
+    assert d.shape == (10, 12, 3) and d.endmembers.shape == (3, 2) and not d.bad_bands.any()
+    np.testing.assert_array_equal(d.wavelengths, [0, 2, 3])
+    np.testing.assert_array_equal(d.cube, s.cube[:, :, [0, 2, 3]])
+    assert s.cube.shape == (10, 12, 5)  # the original is untouched
+    assert d.drop_bad_bands() is d

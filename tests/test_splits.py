@@ -1,0 +1,200 @@
+"""SpatialBlockSplit: no test window shares a pixel with a training window; sklearn and skorch integration."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score, cross_validate
+from sklearn.pipeline import make_pipeline
+
+from hyperspectral_cl import MeanSpectrum
+from hyperspectral_cl.datasets import make_synthetic_scene
+from hyperspectral_cl.model_selection import SpatialBlockSplit, leakage_report, test_overlap_fraction
+
+
+def pixel_sets(coords, size, h, w, border):
+    """The set of image pixels each window reads (reflected pixels map back inside the image)."""
+    out = []
+    for r, c in coords:
+        rows = np.arange(r, r + size)
+        cols = np.arange(c, c + size)
+        if border == "reflect":
+            rows = np.where(rows < 0, -rows - 1, np.where(rows >= h, 2 * h - 1 - rows, rows))
+            cols = np.where(cols < 0, -cols - 1, np.where(cols >= w, 2 * w - 1 - cols, cols))
+        out.append({(int(i), int(j)) for i in rows for j in cols})
+    return out
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return make_synthetic_scene(n_endmembers=3, shape=(30, 36), n_bands=6, smoothness=2.0, random_state=0)
+
+
+@pytest.mark.parametrize(
+    "size,stride,border,n_blocks,n_splits,buffer",
+    [
+        (5, 1, "valid", (2, 2), None, 0),
+        (5, 1, "valid", (1, 3), None, None),
+        (4, 1, "reflect", (3, 1), None, 0),
+        (7, 2, "valid", (3, 3), 3, 1),
+        (3, 1, "reflect", 2, None, None),
+    ],
+)
+def test_no_test_window_shares_a_pixel_with_a_training_window(scene, size, stride, border, n_blocks, n_splits, buffer):
+    X, y, coords = scene.windows(size, stride=stride, border=border)
+    h, w = scene.shape[:2]
+    cv = SpatialBlockSplit(size, n_blocks=n_blocks, n_splits=n_splits, buffer=buffer)
+    pixels = pixel_sets(coords, size, h, w, border)
+    tested = np.zeros(len(X), dtype=int)
+    gap = size // 2 if buffer is None else buffer
+    for train, test in cv.split(X, y, groups=coords):
+        assert len(train) and len(test) and not set(train) & set(test)
+        tested[test] += 1
+        train_pixels = set().union(*(pixels[i] for i in train))
+        test_pixels = set().union(*(pixels[i] for i in test))
+        assert not train_pixels & test_pixels  # the property, on the windows' actual pixels
+        # and the buffer: Chebyshev distance between the pixel sets exceeds it
+        tr = np.array(sorted(train_pixels))
+        te = np.array(sorted(test_pixels))
+        dist = np.abs(tr[:, None, :] - te[None, :, :]).max(-1).min()
+        assert dist > gap
+        assert test_overlap_fraction(train, test, coords, size) == 0.0
+    np.testing.assert_array_equal(tested, 1)  # every window is tested exactly once
+    assert cv.get_n_splits() == (n_splits or int(np.prod(np.broadcast_to(n_blocks, 2))))
+
+
+def test_random_kfold_overlaps_and_spatial_does_not(scene):
+    X, y, coords = scene.windows(5)
+    random = leakage_report(KFold(5, shuffle=True, random_state=0), coords, 5)
+    spatial = leakage_report(SpatialBlockSplit(5, n_blocks=(1, 5)), coords, 5)
+    assert min(f["test_overlap"] for f in random) > 0.99  # nearly every random test window leaks
+    assert all(f["test_overlap"] == 0.0 for f in spatial)
+    assert all(f["n_unused"] > 0 for f in spatial) and all(f["n_unused"] == 0 for f in random)
+    # and the leak shows in the score: random CV is optimistic
+    model = make_pipeline(MeanSpectrum(), Ridge(alpha=1e-6))
+    r2_random = cross_val_score(model, X, y, cv=KFold(5, shuffle=True, random_state=0)).mean()
+    r2_spatial = cross_val_score(model, X, y, groups=coords, cv=SpatialBlockSplit(5, n_blocks=(1, 5))).mean()
+    assert r2_random > r2_spatial
+
+
+def test_works_in_grid_search_and_cross_validate(scene):
+    X, y, coords = scene.windows(5)
+    cv = SpatialBlockSplit(5, n_blocks=(2, 2))
+    search = GridSearchCV(make_pipeline(MeanSpectrum(), Ridge()), {"ridge__alpha": [1e-4, 1e-1]}, cv=cv)
+    search.fit(X, y, groups=coords)
+    assert len(search.cv_results_["split3_test_score"]) == 2
+    res = cross_validate(make_pipeline(MeanSpectrum(), Ridge()), X, y, groups=coords, cv=cv,
+                         return_indices=True)
+    for train, test in zip(res["indices"]["train"], res["indices"]["test"], strict=True):
+        assert test_overlap_fraction(train, test, coords, 5) == 0.0
+    assert "SpatialBlockSplit(" in repr(cv) and "window_size=5" in repr(cv)
+
+
+def test_as_skorch_internal_validation_split(scene):
+    from skorch.dataset import Dataset, ValidSplit
+
+    X, y, coords = scene.windows(5)
+    cv = SpatialBlockSplit(5, n_blocks=(1, 4))
+    train_ds, valid_ds = ValidSplit(cv)(Dataset(X, y), y, groups=coords)
+    train, valid = next(cv.split(X, groups=coords))  # skorch uses the first fold
+    np.testing.assert_array_equal(train_ds.indices, train)
+    np.testing.assert_array_equal(valid_ds.indices, valid)
+    assert test_overlap_fraction(train_ds.indices, valid_ds.indices, coords, 5) == 0.0
+
+
+def test_contrastive_regressor_with_spatial_valid_split(scene):
+    """End to end: groups reach skorch's train_split through a Pipeline."""
+    from conftest import tiny_net_params
+    from skorch.dataset import ValidSplit
+
+    from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor
+
+    X, y, coords = scene.windows(5, stride=2)
+    net = ContrastivePatchRegressor(
+        "li", train_split=ValidSplit(SpatialBlockSplit(5, n_blocks=(1, 3))), **tiny_net_params(max_epochs=1)
+    )
+    pipe = make_pipeline(PatchExtractor(5), net)
+    pipe.fit(X, y, contrastivepatchregressor__groups=coords)
+    assert "valid_loss" in net.history_[-1]
+    assert pipe.predict(X[:3]).shape == (3, 3)
+
+
+def test_subsets_keep_positions_aligned(scene):
+    # a subset of windows with its own coords: the guarantee holds on the subset
+    X, y, coords = scene.windows(5)
+    keep = np.random.default_rng(0).permutation(len(X))[:300]
+    cv = SpatialBlockSplit(5, n_blocks=(2, 2), buffer=0)
+    for train, test in cv.split(X[keep], groups=coords[keep]):
+        assert test_overlap_fraction(train, test, coords[keep], 5) == 0.0
+
+
+def test_fold_assignment_and_shuffle(scene):
+    _, _, coords = scene.windows(3)
+    cv = SpatialBlockSplit(3, n_blocks=(2, 4), n_splits=4)
+    blocks = cv.block_labels(coords)
+    assert set(np.unique(blocks)) == set(range(8))
+    folds = cv.fold_labels(coords)
+    assert set(np.unique(folds)) == set(range(4))
+    a = SpatialBlockSplit(3, n_blocks=(2, 4), n_splits=4, shuffle=True, random_state=1).fold_labels(coords)
+    b = SpatialBlockSplit(3, n_blocks=(2, 4), n_splits=4, shuffle=True, random_state=1).fold_labels(coords)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "kwargs,groups,exc,match",
+    [
+        ({}, None, ValueError, "pass groups=coords"),
+        ({}, np.zeros(10), ValueError, r"\(n_windows, 2\)"),
+        ({}, np.full((10, 2), 0.5), TypeError, "integer"),
+        ({"n_blocks": 1}, "coords", ValueError, "at least 2 blocks"),
+        ({"n_blocks": (2, "a")}, "coords", TypeError, r"n_blocks\[1\]"),
+        ({"n_splits": 9}, "coords", ValueError, "n_splits must be <= 4"),
+        ({"buffer": -1}, "coords", ValueError, "buffer"),
+        ({"n_blocks": (1, 2), "buffer": 40}, "coords", ValueError, "no training window left"),
+    ],
+)
+def test_errors(scene, kwargs, groups, exc, match):
+    X, _, coords = scene.windows(5)
+    groups = coords if isinstance(groups, str) else groups
+    with pytest.raises(exc, match=match):
+        list(SpatialBlockSplit(5, **kwargs).split(X, groups=groups))
+
+
+def test_empty_block_and_length_mismatch():
+    coords = np.array([[0, 0], [0, 1], [0, 30], [0, 31]])  # nothing in the middle block
+    with pytest.raises(ValueError, match="fold 1 has no test window"):
+        list(SpatialBlockSplit(2, n_blocks=(1, 3), buffer=0).split(groups=coords))
+    with pytest.raises(ValueError, match="4 rows for 5 samples"):
+        list(SpatialBlockSplit(2, n_blocks=(1, 2)).split(np.zeros((5, 1)), groups=coords))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    size=st.integers(1, 6),
+    n_rows=st.integers(1, 3),
+    n_cols=st.integers(1, 3),
+    buffer=st.integers(0, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_no_overlap_for_arbitrary_window_positions(size, n_rows, n_cols, buffer, seed):
+    """Irregular positions (sampled pixels, reflect corners): brute-force pixel check."""
+    if n_rows * n_cols < 2:
+        n_cols = 2
+    rng = np.random.default_rng(seed)
+    coords = rng.integers(-(size // 2), 25, size=(60, 2))
+    cv = SpatialBlockSplit(size, n_blocks=(n_rows, n_cols), buffer=buffer)
+    try:
+        splits = list(cv.split(groups=coords))
+    except ValueError as exc:  # an empty block or a buffer that eats the training set is reported, not hidden
+        assert "no test window" in str(exc) or "no training window" in str(exc)
+        return
+    tested = np.zeros(len(coords), dtype=int)
+    for train, test in splits:
+        tested[test] += 1
+        tr, te = coords[train], coords[test]
+        # footprints [r, r + size) grown by the buffer must not meet
+        gap_r = np.maximum(tr[:, None, 0] - te[None, :, 0], te[None, :, 0] - tr[:, None, 0]) - size
+        gap_c = np.maximum(tr[:, None, 1] - te[None, :, 1], te[None, :, 1] - tr[:, None, 1]) - size
+        assert (np.maximum(gap_r, gap_c) >= buffer).all()
+    np.testing.assert_array_equal(tested, 1)
