@@ -43,18 +43,23 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def _time(fn, device, reps):
-    """Median wall time of ``fn`` over ``reps`` calls after one warm-up call."""
-    fn()
-    _sync(device)
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
+def _interleaved_times(fns, device, reps, min_seconds=2.0):
+    """Median wall time of each callable, timed in alternation (one call of each per round).
+
+    Alternating inside one process keeps slow drifts of a shared machine (other jobs, memory
+    placement) out of the ratios between variants; each callable is warmed up first.
+    """
+    for fn in fns.values():
         fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]
+    _sync(device)
+    times = {key: [] for key in fns}
+    while min(len(t) for t in times.values()) < reps or min(sum(t) for t in times.values()) < min_seconds:
+        for key, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times[key].append(time.perf_counter() - t0)
+    return {key: sorted(t)[len(t) // 2] for key, t in times.items()}
 
 
 def _rss_mb():
@@ -71,7 +76,13 @@ def matmul_peak(device, n=2048, reps=7):
     """Best float32 matmul rate in GFLOP/s (the reference for 'percent of peak')."""
     a = torch.randn(n, n, device=device)
     b = torch.randn(n, n, device=device)
-    return 2 * n**3 / _time(lambda: a @ b, device, reps) / 1e9 * 1.0
+    best = float("inf")
+    for _ in range(reps + 1):
+        t0 = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
 
 
 def _count_flops(fn):
@@ -82,29 +93,28 @@ def _count_flops(fn):
     return counter.get_total_flops()
 
 
-def run_worker(cfg):
-    """Measure one (backbone, bands, variant) configuration; returns a dict."""
-    from hyperspectral_cl._torch_utils import frozen_batchnorm_stats
-    from hyperspectral_cl.augment import RandomFlip
+def _build(cfg, variant, device):
     from hyperspectral_cl.backbones import get_backbone
-    from hyperspectral_cl.losses import supcon_contrastive_loss
 
-    torch.set_num_threads(cfg["threads"])
-    device = torch.device(cfg["device"])
     torch.manual_seed(0)
-    options = {"projection_dim": 128} if cfg["variant"] == "ours+proj" else {}
-    cls = get_backbone(cfg["backbone"])
-    net = cls(cfg["bands"], cfg["patch"], 3, **options).to(device)
-    if cfg["variant"] == "plain":
+    options = {"projection_dim": 128} if variant == "ours+proj" else {}
+    net = get_backbone(cfg["backbone"])(cfg["bands"], cfg["patch"], 3, **options).to(device)
+    if variant == "plain":
         for module in net.modules():  # switch off every layout tweak of ours
             if hasattr(module, "channels_last_on_cpu"):
                 module.channels_last_on_cpu = False
-    n, b, s = cfg["batch"], cfg["bands"], cfg["patch"]
-    x = torch.randn(n, 1, b, s, s, device=device)
-    y = torch.rand(n, 3, device=device)
+    return net
+
+
+def _phase_fn(net, phase, x, y):
+    """The callable that runs one forward / baseline step / contrastive step of ``net``."""
+    from hyperspectral_cl._torch_utils import frozen_batchnorm_stats
+    from hyperspectral_cl.augment import RandomFlip
+    from hyperspectral_cl.losses import supcon_contrastive_loss
+
     opt = torch.optim.SGD(net.parameters(), lr=1e-6, momentum=0.9)
     flip = RandomFlip(p=1.0)
-    gen = torch.Generator(device=device).manual_seed(0)
+    gen = torch.Generator(device=x.device).manual_seed(0)
 
     def forward():
         with torch.no_grad():
@@ -125,18 +135,37 @@ def run_worker(cfg):
         (torch.mean((pred - y) ** 2) + 0.01 * con).backward()
         opt.step()
 
-    phases = {"forward": (forward, False), "step": (baseline_step, True), "contrastive": (contrastive_step, True)}
-    fn, train = phases[cfg["phase"]]
-    net.train(train)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    start = _rss_mb()  # before the warm-up call, which is the first to reach the phase's peak
-    seconds = _time(fn, device, cfg["reps"])
-    peak_mb = _peak_mb(device, start)
-    flops = _count_flops(fn)
-    out = dict(cfg, params=sum(p.numel() for p in net.parameters()), embedding=net.embedding_dim)
-    out.update(seconds=seconds, patches_per_s=n / seconds, gflop=flops / 1e9, gflops_per_s=flops / seconds / 1e9,
-               peak_mb=peak_mb)
+    net.train(phase != "forward")
+    return {"forward": forward, "step": baseline_step, "contrastive": contrastive_step}[phase]
+
+
+def run_worker(cfg):
+    """Time one (backbone, bands, phase) for all variants, or measure one variant's peak memory."""
+    torch.set_num_threads(cfg["threads"])
+    device = torch.device(cfg["device"])
+    n, b, s = cfg["batch"], cfg["bands"], cfg["patch"]
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(n, 1, b, s, s, generator=gen).to(device)
+    y = torch.rand(n, 3, generator=gen).to(device)
+    if cfg.get("memory_of"):
+        net = _build(cfg, cfg["memory_of"], device)
+        fn = _phase_fn(net, cfg["phase"], x, y)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        start = _rss_mb()  # before the first call, which reaches the phase's peak
+        fn()
+        fn()
+        _sync(device)
+        return {"peak_mb": _peak_mb(device, start)}
+    nets = {v: _build(cfg, v, device) for v in cfg["variants"]}
+    fns = {v: _phase_fn(net, cfg["phase"], x, y) for v, net in nets.items()}
+    seconds = _interleaved_times(fns, device, cfg["reps"])
+    out = {}
+    for v, net in nets.items():
+        flops = _count_flops(fns[v])
+        out[v] = dict(seconds=seconds[v], patches_per_s=n / seconds[v], gflop=flops / 1e9,
+                      gflops_per_s=flops / seconds[v] / 1e9, params=sum(p.numel() for p in net.parameters()),
+                      embedding=net.embedding_dim)
     return out
 
 
@@ -166,20 +195,28 @@ def _versions(device):
     return info
 
 
+def _worker(cfg):
+    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(cfg)], capture_output=True, text=True,
+                          check=False)
+    if proc.returncode:
+        raise RuntimeError(f"worker failed for {cfg}:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def _run_config(cfg):
-    """Each phase of a configuration in a fresh process, so the memory high-water mark is its own."""
-    row = dict(cfg)
+    """Rows (one per variant) for one backbone and band count.
+
+    Times: one process per phase, variants alternated. Peak memory of ``ours``: one fresh process per
+    phase, so the resident high-water mark is that phase's own.
+    """
+    rows = {v: dict(cfg, variant=v) for v in cfg["variants"]}
     for phase in ("forward", "step", "contrastive"):
-        proc = subprocess.run(
-            [sys.executable, __file__, "--worker", json.dumps(dict(cfg, phase=phase))],
-            capture_output=True, text=True, check=False,
-        )
-        if proc.returncode:
-            raise RuntimeError(f"worker failed for {cfg} ({phase}):\n{proc.stderr[-3000:]}")
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
-        row.update(params=result["params"], embedding=result["embedding"])
-        row[phase] = {k: result[k] for k in ("seconds", "patches_per_s", "gflop", "gflops_per_s", "peak_mb")}
-    return row
+        for v, result in _worker(dict(cfg, phase=phase)).items():
+            rows[v].update(params=result.pop("params"), embedding=result.pop("embedding"))
+            rows[v][phase] = result
+        memory = _worker(dict(cfg, phase=phase, memory_of="ours"))["peak_mb"]
+        rows["ours"][phase]["peak_mb"] = memory
+    return list(rows.values())
 
 
 def _table(rows, bands, peak):
@@ -241,12 +278,12 @@ def main(argv=None):
     rows = []
     for bands in args.bands:
         for name in args.backbones:
-            for variant in args.variants:
-                cfg = dict(backbone=name, bands=bands, patch=args.patch, batch=args.batch, reps=args.reps,
-                           device=args.device, threads=args.threads, variant=variant)
-                row = _run_config(cfg)
+            cfg = dict(backbone=name, bands=bands, patch=args.patch, batch=args.batch, reps=args.reps,
+                       device=args.device, threads=args.threads, variants=["ours", *[v for v in args.variants
+                                                                                       if v != "ours"]])
+            for row in _run_config(cfg):
                 rows.append(row)
-                print(f"{name:10s} B={bands} {variant:9s} fwd {row['forward']['patches_per_s']:7.0f}/s  "
+                print(f"{name:10s} B={bands} {row['variant']:9s} fwd {row['forward']['patches_per_s']:7.0f}/s  "
                       f"step {row['step']['patches_per_s']:6.0f}/s ({row['step']['gflops_per_s']:.0f} GFLOP/s)  "
                       f"contrastive {row['contrastive']['patches_per_s']:6.0f}/s", file=sys.stderr, flush=True)
         peaks.append(matmul_peak(device))
@@ -255,14 +292,14 @@ def main(argv=None):
         f"## Backbones on {info['device']}",
         "",
         f"{info['date']}; torch {info['torch']}, Python {info['python']}, {info['threads']} threads; "
-        f"batch {args.batch}, {args.patch} x {args.patch} patches, median of {args.reps} steps after a warm-up. "
+        f"batch {args.batch}, {args.patch} x {args.patch} patches, median of at least {args.reps} calls (and 2 s) per variant after a warm-up, variants alternated in one process. "
         f"float32 matmul peak measured in the same run: **{peak:.0f} GFLOP/s** "
         f"(2048 x 2048, best of 7; {', '.join(f'{p:.0f}' for p in peaks)} at the start and after each band count).",
         "",
         "`plain`: the straightforward PyTorch formulation (NCDHW everywhere, no tuning). `ours`: the package as "
         "shipped. `ours+proj`: with `projection_dim=128`. FLOPs count convolutions and matmuls "
-        "(torch.utils.flop_counter); % of peak = achieved GFLOP/s / matmul peak. Peak MB: resident-memory "
-        "high-water mark above the process's state before the step (CPU) or max allocated (CUDA).",
+        "(torch.utils.flop_counter); % of peak = achieved GFLOP/s / matmul peak. Peak MB (ours): resident-memory "
+        "high-water mark of a fresh process above its state before the call (CPU) or max allocated (CUDA).",
         "",
     ]
     text = "\n".join(header + [_table(rows, b, peak) + "\n" for b in args.bands])
