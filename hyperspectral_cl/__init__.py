@@ -5,16 +5,16 @@ framework for regression on hyperspectral data", packaged as scikit-learn
 estimators.
 """
 
+from ._version import __version__
 from .datasets import Scene, make_synthetic_scene
-from .estimator import ContrastivePatchRegressor, TrainingDivergedError
+from .estimator import ContrastivePatchRegressor, IncompatibleModelError, TrainingDivergedError
 from .mapping import predict_map
 from .model_selection import SpatialBlockSplit
 from .patches import MeanSpectrum, PatchExtractor, extract_windows
 
-__version__ = "0.1.0"
-
 __all__ = [
     "ContrastivePatchRegressor",
+    "IncompatibleModelError",
     "MeanSpectrum",
     "PatchExtractor",
     "Scene",

@@ -13,16 +13,44 @@ from torch.utils.data import DataLoader
 
 from ._torch_utils import frozen_batchnorm_stats, seeded_torch_rng
 from ._validation import as_float_array, check_scalar, check_targets
+from ._version import __version__
 from .augment import make_augmentation
 from .backbones import get_backbone
 from .callbacks import EpochProgressBar
 from .losses import get_contrastive_loss
 
-__all__ = ["ContrastivePatchRegressor", "TrainingDivergedError"]
+__all__ = ["ContrastivePatchRegressor", "IncompatibleModelError", "TrainingDivergedError", "check_saved_version"]
 
 
 class TrainingDivergedError(FloatingPointError):
     """Raised when the training loss becomes NaN or infinite."""
+
+
+class IncompatibleModelError(ValueError):
+    """Raised when a pickled model was saved by an incompatible version of hyperspectral_cl."""
+
+
+#: Key under which a pickled estimator records the package version that saved it.
+_VERSION_KEY = "_hyperspectral_cl_version"
+
+
+def check_saved_version(saved, current=__version__):
+    """Refuse a model pickled by another minor series of the package (or by one that recorded none).
+
+    Models load within one ``major.minor`` series: the network code, parameter
+    names and fitted attributes may change between series.
+    """
+    if saved is None:
+        raise IncompatibleModelError(
+            "this model was saved by a version of hyperspectral_cl that records no version (older than 0.1.0); "
+            f"this is {current}. Retrain it, or load it with the version that saved it."
+        )
+    if str(saved).split(".")[:2] != str(current).split(".")[:2]:
+        series = ".".join(str(current).split(".")[:2])
+        raise IncompatibleModelError(
+            f"this model was saved by hyperspectral_cl {saved}; this is {current}, which loads models from "
+            f"{series}.x only. Install hyperspectral-cl=={saved} to load it, or retrain it."
+        )
 
 
 class ContrastivePatchRegressor(NeuralNetRegressor):
@@ -516,6 +544,17 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         X = self._check_fitted_input(X)
         feats = [f.numpy() for _, f in self.forward_iter(X, training=False, device="cpu")]
         return np.concatenate(feats, axis=0)
+
+    # ------------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = super().__getstate__()
+        state[_VERSION_KEY] = __version__
+        return state
+
+    def __setstate__(self, state):
+        # pickles execute code when loaded: load only files you trust
+        check_saved_version(state.pop(_VERSION_KEY, None))
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
