@@ -38,6 +38,21 @@ def tiny_net_params(**overrides):
     return params
 
 
+def gen(seed, device="cpu"):
+    """A seeded torch generator (what transforms take as ``generator``)."""
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def random_patches(n=16, b=8, s=5, *, dtype=torch.float32, device="cpu", seed=0):
+    """Uniform [0, 1) patches (n, 1, b, s, s), drawn in float64 on CPU so every dtype/device sees the same values."""
+    return torch.rand(n, 1, b, s, s, generator=gen(seed), dtype=torch.float64).to(dtype=dtype, device=device)
+
+
+def int_patches(n=16, b=8, s=5, seed=0):
+    """Integer-valued float64 patches: sums are exact in any order, values mostly distinct."""
+    return torch.randint(-1000, 1000, (n, 1, b, s, s), generator=gen(seed)).to(torch.float64)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import gen, random_patches
 from sklearn.base import BaseEstimator, clone
 
 from hyperspectral_cl.augment import (
@@ -53,13 +54,7 @@ class Double(Transform):
         return x * 2
 
 
-def gen(seed, device="cpu"):
-    return torch.Generator(device=device).manual_seed(seed)
-
-
-def patches(n=16, b=8, s=5, *, dtype=torch.float32, device="cpu", seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, 1, b, s, s, generator=g, dtype=torch.float64).to(dtype=dtype, device=device)
+patches = random_patches
 
 
 def erased_bands(out, fill):

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import gen
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -29,8 +30,6 @@ NAMES = sorted(AUGMENTATIONS)
 GROUPS = ["spectral", "spatial", "spectral-spatial"]
 
 
-def gen(seed):
-    return torch.Generator().manual_seed(seed)
 
 
 # --------------------------------------------------------------------------- #

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import gen
 from scipy.io import loadmat
 from scipy.optimize import brentq
 
@@ -25,8 +26,6 @@ ASTM_TABLE = ILLUMINATION / "ASTMG173.csv"
 needs_tables = pytest.mark.skipif(not MAT_TABLE.is_file() or not ASTM_TABLE.is_file(), reason="../shared/data absent")
 
 
-def gen(seed):
-    return torch.Generator().manual_seed(seed)
 
 
 def reflectance(n=8, b=10, s=3, *, dtype=torch.float64, seed=0, low=0.01, high=0.95):

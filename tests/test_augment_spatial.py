@@ -1,25 +1,17 @@
 """Spatial augmentations: invariants and agreement with per-sample scipy/numpy references."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
+from conftest import gen, int_patches, random_patches
 from scipy import ndimage
 
 from hyperspectral_cl.augment import ElasticDeformation, RandomRotation, RandomTranslation
 
-
-def gen(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-def patches(n=16, b=6, s=5, *, dtype=torch.float64, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, 1, b, s, s, generator=g, dtype=torch.float64).to(dtype)
-
-
-def int_patches(n=16, b=6, s=5, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(-1000, 1000, (n, 1, b, s, s), generator=g).to(torch.float64)
+patches = partial(random_patches, b=6, dtype=torch.float64)
+int_patches = partial(int_patches, b=6)
 
 
 def centre(x):

@@ -1,8 +1,11 @@
 """Spectral augmentations: invariants and agreement with naive per-sample numpy references."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
+from conftest import gen, int_patches, random_patches
 from scipy.spatial import cKDTree
 
 from hyperspectral_cl.augment import (
@@ -14,20 +17,8 @@ from hyperspectral_cl.augment import (
 )
 from hyperspectral_cl.augment._functional import smooth_noise
 
-
-def gen(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-def patches(n=16, b=12, s=5, *, dtype=torch.float64, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, 1, b, s, s, generator=g, dtype=torch.float64).to(dtype)
-
-
-def int_patches(n=16, b=12, s=5, seed=0):
-    """Integer-valued floats: sums are exact in any order, values mostly distinct."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(-1000, 1000, (n, 1, b, s, s), generator=g).to(torch.float64)
+patches = partial(random_patches, b=12, dtype=torch.float64)
+int_patches = partial(int_patches, b=12)
 
 
 # --------------------------------------------------------------------------- #
