@@ -156,6 +156,9 @@ class Backbone(nn.Module):
     #: Smallest band count and patch size the architecture accepts.
     min_bands = 1
     min_patch_size = 1
+    #: Whether :meth:`cpu_channels_last` converts maps (set by backbones where it measured faster on CPU;
+    #: set it to False on an instance to compare with the plain layout).
+    channels_last_on_cpu = False
 
     def __init__(self, n_bands, patch_size, n_targets, head="linear", projection_dim=None, projection_hidden=256):
         super().__init__()
@@ -194,6 +197,16 @@ class Backbone(nn.Module):
                 nn.Linear(self.projection_hidden, self.projection_dim),
             )
         self.embedding_dim = self.projection_dim if self.projector is not None else self.n_features
+
+    def cpu_channels_last(self, x):
+        """``x`` laid out channels-last (NDHWC / NHWC) when on CPU and ``channels_last_on_cpu``, else as is.
+
+        The values are unchanged; only oneDNN's choice of kernels is (a one-channel
+        input leaves the layout ambiguous, so convolutions otherwise stay NCDHW).
+        """
+        if not (self.channels_last_on_cpu and x.device.type == "cpu"):
+            return x
+        return x.contiguous(memory_format=torch.channels_last_3d if x.ndim == 5 else torch.channels_last)
 
     def features(self, x):
         """Embedding of a batch of patches: ``(N, 1, B, S, S) -> (N, d)``."""

@@ -4,7 +4,6 @@ Ben Hamida A., Benoit A., Lambert P., Ben Amar C., "3-D deep learning approach f
 remote sensing image classification", IEEE TGRS 56(8):4420-4434, 2018.
 """
 
-import torch
 from torch import nn
 
 from .base import Backbone, conv_out, init_relu_convs, register_backbone
@@ -71,11 +70,7 @@ class Hamida(Backbone):
         init_relu_convs(self.conv1, self.conv2, self.conv3, self.conv4)
 
     def features(self, x):
-        x = self.act(self.conv1(x))
-        if self.channels_last_on_cpu and x.device.type == "cpu":
-            # conv1's input has one channel, so its layout is ambiguous and oneDNN keeps NCDHW unless told
-            x = x.contiguous(memory_format=torch.channels_last_3d)
-        x = self.pool1(x)
+        x = self.pool1(self.cpu_channels_last(self.act(self.conv1(x))))
         x = self.pool2(self.act(self.conv2(x)))
         x = self.act(self.conv3(x))
         x = self.act(self.conv4(x))
