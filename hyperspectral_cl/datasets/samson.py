@@ -41,6 +41,15 @@ def _first(variables, keys):
     return None
 
 
+def _first_in_files(files, keys):
+    """``(file, key, float64 array)`` of the first file holding one of ``keys``, or None."""
+    for f, variables in files:
+        key = _first(variables, keys)
+        if key is not None:
+            return f, key, np.asarray(variables[key], dtype=np.float64)
+    return None
+
+
 def _read_wavelength_file(path, n_bands):
     """Wavelengths from a CSV (last column) or a .mat variable with ``n_bands`` values, else None."""
     path = Path(path)
@@ -210,23 +219,18 @@ def load_samson(path, ground_truth=None, *, wavelengths="auto", shape=None, orde
     metadata = {"source": [str(f) for f, _ in files], "data": f"{data_path.name}:{data_key}", "order": order}
 
     endmembers = None
-    for f, variables in files:
-        key = _first(variables, ENDMEMBER_KEYS)
-        if key is None:
-            continue
-        E = np.asarray(variables[key], dtype=np.float64)
+    found = _first_in_files(files, ENDMEMBER_KEYS)
+    if found is not None:
+        f, key, E = found
         if E.ndim != 2 or n_bands not in E.shape:
             raise ValueError(f"{f}: endmembers {key} have shape {E.shape}; expected ({n_bands}, p) or (p, {n_bands})")
         endmembers = E if E.shape[0] == n_bands else E.T
         metadata["endmembers"] = f"{f.name}:{key}"
-        break
 
     targets = None
-    for f, variables in files:
-        key = _first(variables, ABUNDANCE_KEYS)
-        if key is None:
-            continue
-        A = np.asarray(variables[key], dtype=np.float64)
+    found = _first_in_files(files, ABUNDANCE_KEYS)
+    if found is not None:
+        f, key, A = found
         if A.ndim == 3:
             if A.shape[:2] != shape:
                 raise ValueError(f"{f}: abundance image {key} has shape {A.shape}, expected {shape + (A.shape[2],)}")
@@ -240,7 +244,6 @@ def load_samson(path, ground_truth=None, *, wavelengths="auto", shape=None, orde
             )
         targets = np.ascontiguousarray(targets, dtype=dtype)
         metadata["abundances"] = f"{f.name}:{key}"
-        break
     if targets is not None and endmembers is not None and endmembers.shape[1] != targets.shape[2]:
         raise ValueError(
             f"{endmembers.shape[1]} endmembers ({metadata['endmembers']}) for {targets.shape[2]} abundance maps "
