@@ -7,6 +7,7 @@ parameter and the expected form, so that bad input never reaches torch.
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse
 import torch
 
 
@@ -30,7 +31,21 @@ def as_float_array(X, name, *, ndim, dtype=np.float32, allow_nan=False):
     -------
     ndarray
         A view or a copy of ``X``; callers must not write into it.
+
+    Raises
+    ------
+    TypeError
+        For sparse matrices, non-numeric or complex data.
+    ValueError
+        For a wrong number of dimensions, no sample, a zero-length axis in a
+        sample (arrays of 3 or more dimensions: no pixel or no band), NaN or
+        infinity, or values beyond the range of ``dtype``.
     """
+    if scipy.sparse.issparse(X):
+        raise TypeError(
+            f"{name} is a scipy sparse {type(X).__name__}; sparse input is not supported: "
+            f"pass a dense numpy array (e.g. {name}.toarray())"
+        )
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
     elif hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
@@ -51,8 +66,19 @@ def as_float_array(X, name, *, ndim, dtype=np.float32, allow_nan=False):
         raise ValueError(f"{name} must be {expected}-dimensional, got shape {arr.shape}")
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}): at least one sample is required")
-    arr = arr.astype(dtype, copy=False)
+    if arr.ndim > 2 and 0 in arr.shape[1:]:
+        raise ValueError(
+            f"{name} has a zero-length axis (shape {arr.shape}): every sample needs at least one pixel and one band"
+        )
+    original = arr
+    with np.errstate(over="ignore"):  # an overflowing cast is reported below, by name
+        arr = arr.astype(dtype, copy=False)
     if not allow_nan and not np.isfinite(arr).all():
+        if arr is not original and np.isfinite(original).all():
+            raise ValueError(
+                f"{name} contains values too large for {np.dtype(dtype).name} (largest magnitude "
+                f"{float(np.max(np.abs(original))):.3g}, the maximum is {float(np.finfo(dtype).max):.3g}); rescale it"
+            )
         raise ValueError(f"{name} contains NaN or infinity")
     return arr
 

@@ -53,8 +53,16 @@ def _cosine_logits(features, temperature):
 
 
 def _check(features, targets, radius, temperature):
+    """Raise a ValueError or TypeError naming the argument, before torch sees bad input."""
     check_scalar(radius, "radius", min_val=0.0)
     check_scalar(temperature, "temperature", min_val=0.0, include_min=False)
+    for name, value in (("features", features), ("targets", targets)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if not features.is_floating_point():
+        raise TypeError(f"features must be a floating-point tensor, got dtype {features.dtype}")
+    if targets.ndim == 0:
+        raise ValueError("targets must have shape (M,) or (M, n_targets), got a 0-dimensional tensor")
     if features.ndim < 2:
         raise ValueError(f"features must have shape (M, d), got {tuple(features.shape)}")
     if targets.shape[0] != features.shape[0]:

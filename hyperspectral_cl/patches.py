@@ -356,6 +356,7 @@ class PatchExtractor(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.input_tags.three_d_array = False
         tags.requires_fit = True
+        tags.transformer_tags.preserves_dtype = ["float32"]  # the output is float32 whatever the input
         return tags
 
 
@@ -376,6 +377,12 @@ class MeanSpectrum(TransformerMixin, BaseEstimator):
     ----------
     n_bands_in_ : int
         Number of bands seen in fit.
+
+    Notes
+    -----
+    The output columns are named ``band0``, ``band1``, ... (see
+    :meth:`get_feature_names_out`), so ``set_output(transform="pandas")`` works,
+    alone or in a :class:`~sklearn.pipeline.Pipeline`.
     """
 
     def __init__(self, normalize=False):
@@ -394,8 +401,14 @@ class MeanSpectrum(TransformerMixin, BaseEstimator):
         -------
         self : MeanSpectrum
         """
-        self.n_bands_in_ = as_float_array(X, "X", ndim=4).shape[-1]
+        self._check_normalize()
+        # float64 as in transform, so fit accepts every array transform accepts
+        self.n_bands_in_ = as_float_array(X, "X", ndim=4, dtype=np.float64).shape[-1]
         return self
+
+    def _check_normalize(self):
+        if not isinstance(self.normalize, (bool, np.bool_)):
+            raise TypeError(f"normalize must be True or False, got {self.normalize!r}")
 
     def transform(self, X):
         """Mean spectrum of each window.
@@ -409,6 +422,7 @@ class MeanSpectrum(TransformerMixin, BaseEstimator):
         spectra : ndarray of shape (n_samples, n_bands), float64
         """
         check_is_fitted(self, "n_bands_in_")
+        self._check_normalize()
         X = as_float_array(X, "X", ndim=4, dtype=np.float64)
         if X.shape[-1] != self.n_bands_in_:
             raise ValueError(f"X has {X.shape[-1]} bands but MeanSpectrum was fitted on {self.n_bands_in_}")
@@ -416,6 +430,27 @@ class MeanSpectrum(TransformerMixin, BaseEstimator):
         if self.normalize:
             spectra /= np.maximum(np.linalg.norm(spectra, axis=1, keepdims=True), np.finfo(np.float64).tiny)
         return spectra
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns: ``band0``, ``band1``, ..., one per band.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Only its length is checked (one name per band): the input, 4-D
+            windows, has no column names to carry over.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects of shape (n_bands,)
+        """
+        check_is_fitted(self, "n_bands_in_")
+        if input_features is not None and len(input_features) != self.n_bands_in_:
+            raise ValueError(
+                f"input_features should have length equal to the number of bands seen in fit, "
+                f"{self.n_bands_in_}; got {len(input_features)}"
+            )
+        return np.asarray([f"band{i}" for i in range(self.n_bands_in_)], dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

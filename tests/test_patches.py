@@ -149,3 +149,19 @@ def test_mean_spectrum(rng):
     np.testing.assert_allclose(np.linalg.norm(normed, axis=1), 1.0)
     with pytest.raises(ValueError, match="bands"):
         MeanSpectrum().fit(X).transform(rng.random((6, 4, 5, 4)))
+
+
+def test_mean_spectrum_feature_names_and_pandas_output(rng):
+    X = rng.random((6, 3, 3, 4))
+    with pytest.raises(NotFittedError):
+        MeanSpectrum().get_feature_names_out()
+    ms = MeanSpectrum(normalize=True).fit(X)
+    names = ms.get_feature_names_out()
+    assert names.dtype == object and list(names) == ["band0", "band1", "band2", "band3"]
+    assert list(ms.get_feature_names_out([f"f{i}" for i in range(4)])) == list(names)  # only the length counts
+    with pytest.raises(ValueError, match="input_features should have length equal"):
+        ms.get_feature_names_out(["a", "b"])
+    df = clone(ms).set_output(transform="pandas").fit_transform(X)
+    assert list(df.columns) == list(names)
+    np.testing.assert_allclose(df.to_numpy(), ms.transform(X))
+    assert isinstance(ms.transform(X), np.ndarray)  # the default output is unchanged
