@@ -11,6 +11,7 @@ from .estimator import ContrastivePatchRegressor, IncompatibleModelError, Traini
 from .mapping import predict_map
 from .model_selection import SpatialBlockSplit
 from .patches import MeanSpectrum, PatchExtractor, extract_windows
+from .persistence import load_weights, save_weights
 
 __all__ = [
     "ContrastivePatchRegressor",
@@ -22,6 +23,8 @@ __all__ = [
     "TrainingDivergedError",
     "__version__",
     "extract_windows",
+    "load_weights",
     "make_synthetic_scene",
     "predict_map",
+    "save_weights",
 ]

@@ -1,5 +1,7 @@
 """ContrastivePatchRegressor: a skorch regressor trained with MSE + alpha x a contrastive loss."""
 
+import threading
+from contextlib import contextmanager
 from numbers import Integral
 
 import numpy as np
@@ -32,6 +34,24 @@ class IncompatibleModelError(ValueError):
 
 #: Key under which a pickled estimator records the package version that saved it.
 _VERSION_KEY = "_hyperspectral_cl_version"
+
+#: Held by every fit with a fixed seed: such a fit seeds torch's *global* generator (weight init,
+#: shuffling, augmentations), which threads share. Without the lock, two seeded fits running in
+#: threads of one process (joblib's threading backend, an in-process Dask cluster) draw from each
+#: other's stream and a grid search stops being reproducible. Process-based workers (loky, Dask
+#: worker processes) never contend for it.
+_SEEDED_FIT_LOCK = threading.RLock()
+
+
+@contextmanager
+def _seeded_training(seed, device):
+    """Seed torch's global generators for a training call, one seeded call per process at a time."""
+    if seed is None:
+        with seeded_torch_rng(None, device):
+            yield
+        return
+    with _SEEDED_FIT_LOCK, seeded_torch_rng(seed, device):
+        yield
 
 
 def check_saved_version(saved, current=__version__):
@@ -145,6 +165,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         Patch side seen in fit.
     n_targets_ : int
         Number of targets.
+    y_ndim_ : int
+        Number of dimensions of ``y`` in fit (1 or 2); :meth:`predict` returns the same.
     radius_ : float
         The radius used (``radius``, or the one derived from the targets).
     y_mean_, y_scale_ : ndarray of shape (n_targets,)
@@ -164,6 +186,23 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
 
     For backbones with BatchNorm, the augmented view is normalised with its own
     batch statistics but does not update the running statistics.
+
+    **Parallel searches.** With an int ``random_state`` a grid search gives the
+    same scores with ``n_jobs=1`` and ``n_jobs>1`` (tested). Process workers
+    (joblib's default loky backend) start with ``OMP_NUM_THREADS`` and the other
+    thread-count variables set to ``cpu_count // n_jobs`` (unless the parent
+    process set them), and torch reads them at start-up, so workers do not
+    oversubscribe the cores; Dask worker processes start with
+    ``OMP_NUM_THREADS=1``. Seeded fits seed torch's global generator, which
+    the threads of one process share: in thread workers (joblib's threading
+    backend, a Dask cluster with ``processes=False``) they run one at a time,
+    so results stay reproducible (unseeded fits are not serialised).
+
+    **Accelerate.** ``class AcceleratedRegressor(skorch.hf.AccelerateMixin,
+    ContrastivePatchRegressor)`` trains through an ``accelerate.Accelerator``
+    (mixed precision, several GPUs); leave ``device=None`` so that the
+    accelerator places the model. With several processes, each computes the
+    contrastive term over its own share of the batch.
 
     Examples
     --------
@@ -275,8 +314,12 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             )
         return X
 
-    def _prepare_fit_data(self, X, y, reset):
-        """Check inputs and hyper-parameters; record the data's shape when ``reset``."""
+    def _prepare_fit_data(self, X, y, reset, caller="partial_fit"):
+        """Check inputs and hyper-parameters; record the data's shape when ``reset``.
+
+        ``caller`` (``'fit'`` or ``'partial_fit'``) picks the advice given when the
+        data's shape does not match the fitted network.
+        """
         self._check_params()
         X = self._validate_X(X)
         y, was_1d = check_targets(y, X.shape[0])
@@ -290,10 +333,16 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             self.y_ndim_ = 1 if was_1d else 2
             self._learn_target_statistics(y)
         elif (n_bands, size, n_targets) != (self.n_bands_in_, self.patch_size_, self.n_targets_):
+            advice = (
+                "warm_start=True makes fit continue training the fitted network: set warm_start=False "
+                "(or fit a clone) to start again with data of a new shape"
+                if caller == "fit"
+                else "call fit instead of partial_fit to start again"
+            )
             raise ValueError(
                 f"data of shape (bands={n_bands}, patch={size}, targets={n_targets}) does not match the "
                 f"fitted network (bands={self.n_bands_in_}, patch={self.patch_size_}, "
-                f"targets={self.n_targets_}); call fit instead of partial_fit to start again"
+                f"targets={self.n_targets_}); {advice}"
             )
         return X, ((y - self.y_mean_) / self.y_scale_).astype(np.float32)
 
@@ -327,7 +376,15 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             )
         cls = get_backbone(self.backbone)
         self.module_ = cls(self.n_bands_in_, self.patch_size_, self.n_targets_, **self.get_params_for("module"))
+        # the augmented view belongs with the network: set here too, because mixins that replace
+        # initialize() (skorch.hf.AccelerateMixin) still build the module through this method
+        self.augment_ = make_augmentation(self.augment)
         return self
+
+    #: Components skorch builds afresh at every fit/predict call: nothing to re-initialise when
+    #: their parameters change (skorch 1.4's set_params raises "Something went wrong" for them
+    #: on an initialised net, because it looks for a module or criterion to rebuild).
+    _REBUILT_PREFIXES = ("iterator_train__", "iterator_valid__", "dataset__")
 
     def set_params(self, **params):
         """Set parameters, including those of a transform given as ``augment`` (``augment__<name>``).
@@ -335,13 +392,24 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         skorch would store ``augment__max_shift`` as an attribute of the net;
         here it is set on the ``augment`` object, as scikit-learn does for
         nested estimators, so ``GridSearchCV`` can tune augmentation strengths.
+        ``iterator_train__*``, ``iterator_valid__*`` and ``dataset__*`` can be set
+        on a fitted net too (e.g. ``iterator_valid__batch_size`` before predicting
+        on a large scene); they apply from the next call.
 
         Returns
         -------
         self
         """
         nested = {k.split("__", 1)[1]: v for k, v in params.items() if k.startswith("augment__")}
-        super().set_params(**{k: v for k, v in params.items() if not k.startswith("augment__")})
+        rebuilt = {k: v for k, v in params.items() if k.startswith(self._REBUILT_PREFIXES)}
+        super().set_params(
+            **{k: v for k, v in params.items() if not k.startswith("augment__") and k not in rebuilt}
+        )
+        for key, value in rebuilt.items():  # what skorch does for them before initialisation
+            setattr(self, key, value)
+            self._params_to_validate.add(key)
+        if rebuilt and getattr(self, "initialized_", False):
+            self._validate_params()  # skorch's own checks (e.g. its iterator_valid__shuffle warning)
         if nested:
             if not hasattr(self.augment, "set_params"):
                 raise ValueError(
@@ -355,9 +423,14 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
 
     def initialize(self):
         """Initialise the network, optimiser and augmentation (called by fit)."""
-        super().initialize()
-        self.augment_ = make_augmentation(self.augment)
+        super().initialize()  # the augmentation is resolved with the network, in initialize_module
         return self
+
+    def _rng_device(self):
+        """Device whose generator a seeded fit forks: ``device``, or the accelerator's when ``device=None``."""
+        if self.device is not None:
+            return self.device
+        return getattr(getattr(self, "accelerator", None), "device", None) or "cpu"
 
     def _seed_for_call(self):
         """Seed for this fit call: fixed by random_state, advanced by epochs already run."""
@@ -386,8 +459,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self : ContrastivePatchRegressor
         """
         reset = not (self.warm_start and self.initialized_)
-        X, y = self._prepare_fit_data(X, y, reset=reset)
-        with seeded_torch_rng(self._seed_for_call(), self.device):
+        X, y = self._prepare_fit_data(X, y, reset=reset, caller="fit")
+        with _seeded_training(self._seed_for_call(), self._rng_device()):
             if reset:
                 self.initialize()
             # NeuralNet.partial_fit: the training loop, stopping cleanly on KeyboardInterrupt
@@ -410,7 +483,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self : ContrastivePatchRegressor
         """
         X, y = self._prepare_fit_data(X, y, reset=not self.initialized_)
-        with seeded_torch_rng(self._seed_for_call(), self.device):
+        with _seeded_training(self._seed_for_call(), self._rng_device()):
             if not self.initialized_:
                 self.initialize()
             super().partial_fit(X, y, **fit_params)

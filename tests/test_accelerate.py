@@ -1,0 +1,53 @@
+"""skorch's AccelerateMixin (Hugging Face accelerate) on top of ContrastivePatchRegressor, on the CPU."""
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import tiny_net_params
+from sklearn.base import clone
+
+from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor, load_weights, save_weights
+
+accelerate = pytest.importorskip("accelerate")
+from skorch.hf import AccelerateMixin  # noqa: E402
+
+
+class AcceleratedRegressor(AccelerateMixin, ContrastivePatchRegressor):
+    """ContrastivePatchRegressor trained through an ``accelerate.Accelerator``."""
+
+
+@pytest.fixture(scope="module")
+def patches(windows):
+    X, y = windows
+    return PatchExtractor(5).fit_transform(X[:40]), y[:40]
+
+
+def accelerated(**overrides):
+    # device=None: the accelerator places the model (skorch refuses a device with device_placement)
+    return AcceleratedRegressor("li", accelerator=accelerate.Accelerator(cpu=True),
+                                **tiny_net_params(alpha=0.5, batch_size=16, **overrides))
+
+
+def test_the_contrastive_term_runs_and_training_matches_the_plain_regressor(patches):
+    P, y = patches
+    net = accelerated().fit(P, y)
+    assert net.augment_ is not None and "train_contrastive" in net.history[-1]
+    plain = ContrastivePatchRegressor("li", **tiny_net_params(alpha=0.5, batch_size=16)).fit(P, y)
+    # one process: the same seeded batches, augmentations and steps as without accelerate
+    np.testing.assert_allclose(net.history[:, "train_loss"], plain.history[:, "train_loss"], rtol=1e-6)
+    np.testing.assert_allclose(net.predict(P), plain.predict(P), rtol=1e-5, atol=1e-6)
+    again = clone(net).fit(P, y)  # GridSearchCV clones it
+    np.testing.assert_array_equal(again.predict(P), net.predict(P))
+
+
+def test_an_accelerated_model_is_saved_as_a_plain_regressor(patches, tmp_path):
+    P, y = patches
+    net = accelerated(max_epochs=1).fit(P, y)
+    with pytest.warns(UserWarning, match="accelerator"):
+        save_weights(net, tmp_path / "net.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = load_weights(tmp_path / "net.pt", device="cpu")
+    assert type(loaded) is ContrastivePatchRegressor
+    np.testing.assert_array_equal(loaded.predict(P), net.predict(P))
