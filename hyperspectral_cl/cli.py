@@ -1,4 +1,4 @@
-"""Command line: ``hyperspectral-cl demo``."""
+"""Command line: ``hyperspectral-cl demo`` and ``hyperspectral-cl reproduce``."""
 
 import argparse
 import sys
@@ -15,6 +15,28 @@ def _demo(args):
         torch.set_num_threads(args.threads)
     run_demo(epochs=args.epochs, backbone=args.backbone, random_state=args.seed, device=args.device,
              verbose=0 if args.quiet else 1)
+    return 0
+
+
+def _reproduce(args):
+    import torch
+
+    from .reproduce import default_cache_dir, run_reproduction, write_report
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cache = None if args.no_cache else (args.cache_dir or default_cache_dir() / f"{args.dataset}-{args.preset}")
+    try:
+        results = run_reproduction(
+            args.dataset, args.preset, seeds=args.seeds, backbones=args.backbones, device=args.device,
+            spectrum_norm=None if args.spectrum_norm == "none" else args.spectrum_norm, cache_dir=cache,
+            data_dir=args.data_dir, samson=args.samson, usgs=args.usgs, progress=not args.quiet,
+        )
+    except FileNotFoundError as exc:
+        print(f"hyperspectral-cl reproduce: {exc}", file=sys.stderr)
+        return 2
+    for path in write_report(results, args.out, stem=f"reproduce_{args.dataset}_{args.preset}"):
+        print(f"wrote {path}")
     return 0
 
 
@@ -36,6 +58,34 @@ def build_parser():
     demo.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=_demo)
+
+    rep = sub.add_parser(
+        "reproduce",
+        help="the paper's tables: every backbone x {baseline, spectral, spatial, spectral+spatial} beside ridge "
+             "and PLS, on random and spatial splits",
+        description="Train and evaluate the five backbones with and without contrastive learning, and ridge/PLS "
+                    "baselines, on the same random and spatial splits; write markdown, CSV and PNG results. "
+                    "Finished runs are cached and skipped when the command is repeated.",
+    )
+    rep.add_argument("--dataset", default="synthetic", choices=["synthetic", "samson"])
+    rep.add_argument("--preset", default="quick", choices=["quick", "cpu", "full"],
+                     help="quick: minutes on a CPU; cpu: about an hour on 2 cores; full: the paper's scale (GPU)")
+    rep.add_argument("--seeds", type=int, default=None, help="seeds per row (default: the preset's)")
+    rep.add_argument("--backbones", nargs="+", default=["luo", "hamida", "li", "atik", "varahagiri"])
+    rep.add_argument("--spectrum-norm", default="l2", choices=["l2", "none", "max"],
+                     help="per-spectrum normalisation of the networks' patches (default l2)")
+    rep.add_argument("--data-dir", default=None,
+                     help="folder with samson/ and usgs_library/ (default: $HYPERSPECTRAL_CL_DATA or ../shared/data)")
+    rep.add_argument("--samson", default=None, help="Samson .mat file or folder (with ground truth)")
+    rep.add_argument("--usgs", default=None, help="USGS library for the synthetic endmembers (default: built-in "
+                                                  "generator when none is found)")
+    rep.add_argument("--out", default="reproduce_results", help="output folder (default ./reproduce_results)")
+    rep.add_argument("--cache-dir", default=None, help="where finished runs are kept (default: the user cache)")
+    rep.add_argument("--no-cache", action="store_true", help="keep nothing on disk between calls")
+    rep.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
+    rep.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    rep.set_defaults(func=_reproduce)
     return parser
 
 

@@ -1,0 +1,124 @@
+"""The models compared: the five backbones x four variants, and the classical regressors beside them."""
+
+import numpy as np
+from scipy.spatial.distance import pdist
+from sklearn.cross_decomposition import PLSRegression
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+from ..augment import make_augmentation
+from ..estimator import ContrastivePatchRegressor
+from ..model_selection import SpatialBlockSplit
+from ..patches import MeanSpectrum, PatchExtractor
+from .presets import VARIANTS
+
+__all__ = ["CLASSICAL", "classical_search", "deep_pipeline", "inner_cv", "radius_grid", "search_grid"]
+
+RIDGE_ALPHAS = np.logspace(-6, 3, 10)
+MAX_PLS_COMPONENTS = 20
+
+
+def flatten_windows(X):
+    """``(n, h, w, bands) -> (n, h * w * bands)``: the flattened-patch feature."""
+    X = np.asarray(X)
+    return X.reshape(len(X), -1)
+
+
+def _features(kind):
+    if kind == "mean":
+        return MeanSpectrum(normalize=False)
+    if kind == "l2":
+        return MeanSpectrum(normalize=True)
+    return FunctionTransformer(flatten_windows)
+
+
+#: name -> (feature kind, regressor); 'l2' is the per-spectrum L2-normalised mean spectrum
+CLASSICAL = {
+    "ridge, mean spectrum": ("mean", "ridge"),
+    "ridge, L2-normalised mean spectrum": ("l2", "ridge"),
+    "ridge, flattened window": ("flat", "ridge"),
+    "PLS, mean spectrum": ("mean", "pls"),
+    "PLS, L2-normalised mean spectrum": ("l2", "pls"),
+    "PLS, flattened window": ("flat", "pls"),
+}
+
+
+def inner_cv(split, preset):
+    """The inner cross-validation of a split: shuffled KFold, or spatial blocks for the spatial split.
+
+    Returns
+    -------
+    cv : cross-validator
+        Called with ``groups=coords`` (ignored by KFold).
+    """
+    if split == "spatial":
+        return SpatialBlockSplit(preset.window, n_blocks=(2, 2), n_splits=preset.inner_folds, shuffle=True,
+                                 random_state=0)
+    return KFold(preset.inner_folds, shuffle=True, random_state=0)
+
+
+def classical_search(name, X, split, preset, coords=None):
+    """A GridSearchCV of a classical baseline (ridge alpha or PLS components tuned by inner CV).
+
+    The inner folds are computed here (``coords`` for the spatial split), so that
+    the PLS component grid stops at the smallest inner training fold. Returns
+    None when the flattened window exceeds ``preset.max_flat_features``.
+    """
+    kind, regressor = CLASSICAL[name]
+    n_features = int(np.prod(X.shape[1:])) if kind == "flat" else X.shape[-1]
+    if kind == "flat" and n_features > preset.max_flat_features:
+        return None
+    folds = list(inner_cv(split, preset).split(X, groups=coords if split == "spatial" else None))
+    steps = [("features", _features(kind)), ("scale", StandardScaler())]
+    if regressor == "ridge":
+        steps.append(("model", Ridge()))
+        grid = {"model__alpha": RIDGE_ALPHAS}
+    else:
+        most = min(MAX_PLS_COMPONENTS, n_features, min(len(tr) for tr, _ in folds) - 1)
+        steps.append(("model", PLSRegression(scale=False)))
+        grid = {"model__n_components": list(range(1, max(1, most) + 1))}
+    return GridSearchCV(Pipeline(steps), grid, cv=folds, scoring="r2", n_jobs=1)
+
+
+def radius_grid(y, quantiles):
+    """Radii at given quantiles of the pairwise Euclidean distances between targets."""
+    y = np.asarray(y, dtype=np.float64)
+    sub = y if len(y) <= 2000 else y[np.random.default_rng(0).choice(len(y), 2000, replace=False)]
+    return [float(r) for r in np.quantile(pdist(sub), quantiles)]
+
+
+def search_grid(preset, y):
+    """The GridSearchCV grid of a deep pipeline over alpha, radius and temperature."""
+    return {
+        "net__alpha": list(preset.alphas),
+        "net__radius": radius_grid(y, preset.radius_quantiles),
+        "net__temperature": list(preset.temperatures),
+    }
+
+
+def deep_pipeline(backbone, variant, preset, *, seed, wavelengths, X_train, device="cpu", spectrum_norm=None,
+                  **net_params):
+    """PatchExtractor + ContrastivePatchRegressor for one backbone and variant.
+
+    The augmentation gets the bands' wavelengths and the training patches'
+    standardisation (so that physical transforms see reflectance-like values).
+    """
+    extractor = PatchExtractor(preset.window, spectrum_norm=spectrum_norm).fit(X_train)
+    augment = VARIANTS[variant]
+    if augment is not None:
+        augment = make_augmentation(augment, wavelengths=wavelengths, band_mean=extractor.mean_,
+                                    band_scale=extractor.scale_)
+    net = ContrastivePatchRegressor(
+        backbone,
+        augment=augment,
+        alpha=0.0 if augment is None else net_params.pop("alpha", 0.01),
+        lr=net_params.pop("lr", preset.lr),
+        batch_size=preset.batch_size,
+        max_epochs=preset.epochs,
+        random_state=seed,
+        device=device,
+        **net_params,
+    )
+    return Pipeline([("patches", PatchExtractor(preset.window, spectrum_norm=spectrum_norm)), ("net", net)])

@@ -1,0 +1,197 @@
+"""Tables (markdown, CSV) and a bar chart of reproduction results."""
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from .presets import BACKBONES, PAPER_R2, VARIANTS
+
+__all__ = ["results_frame", "summary_frame", "write_report", "markdown_report"]
+
+_CSV_COLUMNS = ["dataset", "preset", "split", "model", "variant", "kind", "seed", "r2", "mae", "epochs", "seconds",
+                "lr", "diverged", "n_train", "n_test", "params", "device", "torch", "sklearn", "hyperspectral_cl", "python"]
+
+
+def results_frame(results):
+    """One row per run (the raw CSV's rows)."""
+    df = pd.DataFrame(results["runs"])
+    df["dataset"] = results["dataset"]["dataset"]
+    df["preset"] = results["preset"]["name"]
+    df["params"] = [json.dumps(p, sort_keys=True) if isinstance(p, dict) else "" for p in df.get("params", [])]
+    return df.reindex(columns=_CSV_COLUMNS)
+
+
+def summary_frame(results):
+    """Mean and standard deviation over seeds per (split, model, variant)."""
+    df = results_frame(results)
+    grouped = df.groupby(["split", "kind", "model", "variant"], sort=False)
+    out = grouped.agg(r2_mean=("r2", "mean"), r2_std=("r2", "std"), mae_mean=("mae", "mean"),
+                      mae_std=("mae", "std"), seeds=("seed", "nunique"), seconds=("seconds", "mean"),
+                      diverged=("diverged", lambda d: int(d.eq(True).sum())))
+    return out.reset_index()
+
+
+def _cell(mean, std, digits=3):
+    if mean is None or np.isnan(mean):
+        return "—"
+    return f"{mean:.{digits}f} ± {0.0 if np.isnan(std) else std:.{digits}f}"
+
+
+def _deep_table(summary, split, metric, backbones, variants, paper=None):
+    sub = summary[(summary.split == split) & (summary.kind == "deep")].set_index(["model", "variant"])
+    lines = ["| " + metric.upper().replace("R2", "R²") + " | " + " | ".join(backbones) + " |",
+             "|---|" + "---:|" * len(backbones)]
+    for v in variants:
+        cells = []
+        for b in backbones:
+            row = sub.loc[(b, v)] if (b, v) in sub.index else None
+            cell = "—" if row is None else _cell(row[f"{metric}_mean"], row[f"{metric}_std"])
+            if row is not None and row["diverged"]:
+                cell += f" ({row['diverged']} of {row['seeds']} diverged)"
+            cells.append(cell)
+        lines.append(f"| {v} | " + " | ".join(cells) + " |")
+    contrastive = [v for v in variants if VARIANTS[v] is not None]
+    if "baseline" in variants and contrastive:
+        cells = []
+        for b in backbones:
+            if (b, "baseline") not in sub.index:
+                cells.append("—")
+                continue
+            base = sub.loc[(b, "baseline"), f"{metric}_mean"]
+            diffs = {v: sub.loc[(b, v), f"{metric}_mean"] - base for v in contrastive if (b, v) in sub.index}
+            best = max(diffs, key=diffs.get) if metric == "r2" else min(diffs, key=diffs.get)
+            cells.append(f"{diffs[best]:+.3f} ({best})")
+        lines.append("| best contrastive − baseline | " + " | ".join(cells) + " |")
+    if paper and metric == "r2":
+        for v, values in paper.items():
+            lines.append(f"| *paper: {v}* | " + " | ".join(f"*{values.get(b, float('nan')):.2f}*" for b in backbones)
+                         + " |")
+    return lines
+
+
+def markdown_report(results, *, title=None):
+    """The results as markdown: the paper's layout per split, the classical rows and the settings."""
+    summary = summary_frame(results)
+    d, p = results["dataset"], results["preset"]
+    runs = results["runs"]
+    device = runs[0]["device"] if runs else "?"
+    backbones = [b for b in BACKBONES if b in set(summary.model)] + sorted(
+        set(summary[summary.kind == "deep"].model) - set(BACKBONES))
+    variants = [v for v in VARIANTS if v in set(summary.variant)]
+    splits = list(dict.fromkeys(summary.split))
+    lines = [f"## {title or d['dataset'].capitalize()}: preset `{p['name']}`, {device}", ""]
+    lines.append(
+        f"{d['source']}; {d['shape'][0]} x {d['shape'][1]} pixels, {d['bands']} bands (binned from "
+        f"{d['original_bands']}); targets: {', '.join(d['targets'])}. Windows {p['window']} x {p['window']} "
+        f"(stride 1) labelled with their mean abundances; the networks see the whole window. "
+        f"{p['n_train']} training windows per seed, {runs[0]['n_test'] if runs else '?'} test windows per split; "
+        f"{p['epochs']} epochs, SGD (momentum 0.9) lr {p['lr']}, batch {p['batch_size']}; mean ± std over {p['seeds']} seeds "
+        f"(a seed draws the training windows and initialises the network; the test windows are fixed). "
+        f"Patch normalisation: {results.get('spectrum_norm') or 'per-band standardisation only'}."
+    )
+    lines.append("")
+    for split in splits:
+        what = ("random split (test windows share pixels with training windows)" if split == "random"
+                else "spatial split (one 2 x 2 block held out, half-window buffer: no shared pixels)")
+        for metric in ("r2", "mae"):
+            lines += [f"### {metric.upper().replace('R2', 'R²')}, {what}", ""]
+            lines += _deep_table(summary, split, metric, backbones, variants, PAPER_R2.get(d["dataset"]))
+            lines.append("")
+    classical = summary[summary.kind == "classical"]
+    if len(classical):
+        lines += ["### Classical regressors on the same windows (tuned by the same inner CV)", ""]
+        header = "| model | " + " | ".join(f"R² {s} | MAE {s}" for s in splits) + " |"
+        lines += [header, "|---|" + "---:|---:|" * len(splits)]
+        for name in dict.fromkeys(classical.model):
+            cells = []
+            for s in splits:
+                row = classical[(classical.model == name) & (classical.split == s)]
+                cells += ["—", "—"] if row.empty else [_cell(row.r2_mean.iloc[0], row.r2_std.iloc[0]),
+                                                       _cell(row.mae_mean.iloc[0], row.mae_std.iloc[0], 4)]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+        lines += ["### Best of each kind", ""]
+        for s in splits:
+            sub = summary[summary.split == s]
+            best = {k: sub[sub.kind == k].sort_values("r2_mean", ascending=False).head(1) for k in ("deep", "classical")}
+            parts = [f"{k}: {r.model.iloc[0]}{'' if k == 'classical' else ' ' + r.variant.iloc[0]} "
+                     f"R² {r.r2_mean.iloc[0]:.3f}" for k, r in best.items() if len(r)]
+            lines.append(f"- {s} split: " + "; ".join(parts))
+        lines.append("")
+    slower = [r for r in runs if r["kind"] == "deep" and r.get("lr") is not None and r["lr"] < p["lr"]]
+    if slower:
+        which = sorted({(r["model"], r["split"], f"{r['lr']:.2g}") for r in slower})
+        lines += [f"Runs whose loss diverged at lr {p['lr']} and were restarted with a smaller lr: "
+                  + "; ".join(f"{m} ({s} split, lr {lr})" for m, s, lr in which) + ".", ""]
+    if results.get("searches"):
+        lines += ["### Chosen contrastive settings (GridSearchCV, inner CV on seed 0's training windows, "
+                  "spectral+spatial variant)", "",
+                  f"Search space: alpha {list(p['alphas'])}; radius at the {list(p['radius_quantiles'])} quantiles "
+                  f"of the training targets' pairwise distances; temperature {list(p['temperatures'])}; "
+                  f"{p['inner_folds']}-fold inner CV (spatial blocks for the spatial split).", "",
+                  "| split | backbone | alpha | radius | temperature | lr | inner-CV R² |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        for s in results["searches"]:
+            b = s["best"]
+            score = max(t["mean_r2"] for t in s["table"] if not np.isnan(t["mean_r2"])) if any(
+                not np.isnan(t["mean_r2"]) for t in s["table"]) else float("nan")
+            lines.append(f"| {s['split']} | {s['backbone']} | {b['alpha']:g} | {b['radius']:.4f} | "
+                         f"{b['temperature']:g} | {s.get('lr', p['lr']):.2g} | {score:.3f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot_results(results, path):
+    """Bar chart: R² per backbone and variant, one panel per split, best classical as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = summary_frame(results)
+    splits = list(dict.fromkeys(summary.split))
+    backbones = [b for b in BACKBONES if b in set(summary.model)]
+    variants = [v for v in VARIANTS if v in set(summary.variant)]
+    fig, axes = plt.subplots(1, len(splits), figsize=(6 * len(splits), 4), squeeze=False, sharey=True)
+    width = 0.8 / max(1, len(variants))
+    for ax, split in zip(axes[0], splits, strict=True):
+        sub = summary[summary.split == split].set_index(["model", "variant"])
+        for i, v in enumerate(variants):
+            means = [sub.loc[(b, v), "r2_mean"] if (b, v) in sub.index else np.nan for b in backbones]
+            stds = [sub.loc[(b, v), "r2_std"] if (b, v) in sub.index else np.nan for b in backbones]
+            ax.bar(np.arange(len(backbones)) + (i - (len(variants) - 1) / 2) * width, means, width, yerr=stds,
+                   label=v, capsize=2)
+        classical = summary[(summary.split == split) & (summary.kind == "classical")]
+        if len(classical):
+            best = classical.sort_values("r2_mean", ascending=False).iloc[0]
+            ax.axhline(best.r2_mean, color="k", ls="--", lw=1, label=f"best classical: {best.model}")
+        ax.set_xticks(np.arange(len(backbones)), backbones)
+        ax.set_title(f"{results['dataset']['dataset']}, {split} split")
+        ax.set_ylim(min(0.0, np.nanmin(summary.r2_mean) - 0.05), 1.0)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("R² (mean ± std over seeds)")
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"preset {results['preset']['name']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(results, out_dir, *, stem=None, plot=True):
+    """Write ``<stem>.md``, ``<stem>.csv`` and (with matplotlib) ``<stem>.png``; return their paths."""
+    from pathlib import Path
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = stem or f"reproduce_{results['dataset']['dataset']}_{results['preset']['name']}"
+    paths = [out_dir / f"{stem}.md", out_dir / f"{stem}.csv"]
+    paths[0].write_text(markdown_report(results) + "\n")
+    results_frame(results).to_csv(paths[1], index=False)
+    if plot:
+        try:
+            plot_results(results, out_dir / f"{stem}.png")
+            paths.append(out_dir / f"{stem}.png")
+        except ImportError:
+            pass
+    return paths

@@ -1,0 +1,205 @@
+"""The reproduction runner: splits, binning, search grid, caching, report and command line."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SHARED_DATA
+
+from hyperspectral_cl.cli import main
+from hyperspectral_cl.datasets import make_synthetic_scene
+from hyperspectral_cl.model_selection import test_overlap_fraction as overlap_fraction
+from hyperspectral_cl.reproduce import (
+    CLASSICAL,
+    PRESETS,
+    bin_bands,
+    get_preset,
+    make_splits,
+    markdown_report,
+    results_frame,
+    run_reproduction,
+    summary_frame,
+    write_report,
+)
+from hyperspectral_cl.reproduce.data import training_windows
+from hyperspectral_cl.reproduce.models import radius_grid
+
+# the quick preset shrunk further: one backbone, two seeds, a 24 x 24 scene
+TINY = dict(backbones=["luo"], seeds=2, epochs=2, n_train=48, n_test=40, synthetic_shape=(24, 24),
+            classical=["ridge, L2-normalised mean spectrum", "PLS, mean spectrum"], progress=False, data_dir="/nonexistent")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    return cache, run_reproduction("synthetic", "quick", cache_dir=cache, **TINY)
+
+
+def test_bin_bands_matches_a_loop():
+    scene = make_synthetic_scene(2, shape=(4, 5), n_bands=23, random_state=0)
+    binned = bin_bands(scene, 5)  # groups of ceil(23 / 5) = 5 bands, the last 3 dropped
+    assert binned.cube.shape == (4, 5, 4)
+    for k in range(4):
+        np.testing.assert_allclose(binned.cube[:, :, k], scene.cube[:, :, 5 * k:5 * k + 5].mean(axis=-1), rtol=1e-6)
+        assert binned.wavelengths[k] == pytest.approx(scene.wavelengths[5 * k:5 * k + 5].mean())
+    assert bin_bands(scene, None) is scene
+    np.testing.assert_array_equal(binned.targets, scene.targets)
+
+
+def test_spatial_split_shares_no_pixel_and_random_split_does():
+    preset = get_preset("quick", n_train=50, n_test=None)
+    scene = make_synthetic_scene(2, shape=(30, 30), n_bands=8, random_state=0)
+    X, y, coords = scene.windows(preset.window)
+    pool, test = make_splits(coords, scene.cube.shape, preset, "spatial")
+    assert overlap_fraction(pool, test, coords, preset.window) == 0.0
+    pool_r, test_r = make_splits(coords, scene.cube.shape, preset, "random")
+    assert overlap_fraction(pool_r, test_r, coords, preset.window) > 0.5
+    assert len(np.intersect1d(pool_r, test_r)) == 0
+    assert len(test_r) == round(preset.test_fraction * len(coords))
+    # seeds draw different training windows, always from the pool, reproducibly
+    a, b = training_windows(pool, preset, 0), training_windows(pool, preset, 1)
+    assert np.isin(a, pool).all() and not np.array_equal(a, b)
+    np.testing.assert_array_equal(a, training_windows(pool, preset, 0))
+
+
+def test_split_refuses_too_few_training_windows():
+    preset = get_preset("quick", n_train=10_000)
+    coords = np.stack(np.meshgrid(np.arange(10), np.arange(10), indexing="ij"), -1).reshape(-1, 2)
+    with pytest.raises(ValueError, match="n_train=10000"):
+        make_splits(coords, (14, 14), preset, "random")
+
+
+def test_radius_grid_is_the_pairwise_distance_quantile():
+    y = np.random.default_rng(0).random((30, 3))
+    d = [np.linalg.norm(y[i] - y[j]) for i in range(30) for j in range(i + 1, 30)]
+    np.testing.assert_allclose(radius_grid(y, [0.1, 0.5]), np.quantile(d, [0.1, 0.5]))
+
+
+def test_preset_overrides_and_errors():
+    assert get_preset("cpu", seeds=1).seeds == 1 and PRESETS["cpu"].seeds == 3
+    with pytest.raises(ValueError, match="preset must be one of"):
+        get_preset("huge")
+    with pytest.raises(TypeError, match="unknown preset fields"):
+        get_preset("quick", epoch=3)
+    with pytest.raises(ValueError, match="unknown variants"):
+        run_reproduction("synthetic", "quick", variants=["baseline", "mixup"], cache_dir=None)
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        run_reproduction("pavia", "quick", cache_dir=None)
+
+
+def test_tiny_run_has_every_row(tiny_run):
+    _, res = tiny_run
+    runs = pd.DataFrame(res["runs"])
+    deep = runs[runs.kind == "deep"]
+    assert len(deep) == 2 * 2 * 4  # splits x seeds x variants
+    assert set(deep.variant) == {"baseline", "spectral", "spatial", "spectral+spatial"}
+    assert len(runs[runs.kind == "classical"]) == 2 * 2 * 2
+    assert np.isfinite(runs.r2).all() and (runs.mae > 0).all()
+    # the baseline has no contrastive term; contrastive rows use the searched settings
+    assert all(p == {} for p in deep[deep.variant == "baseline"].params)
+    assert len(res["searches"]) == 2
+    for s in res["searches"]:
+        assert set(s["best"]) == {"alpha", "radius", "temperature"}
+        assert len(s["table"]) == PRESETS["quick"].search_size
+    chosen = {s["split"]: s["best"] for s in res["searches"]}
+    for _, row in deep[deep.variant != "baseline"].iterrows():
+        assert row.params == chosen[row.split]
+
+
+def test_cache_skips_finished_runs_and_resumes(tiny_run, monkeypatch):
+    cache, res = tiny_run
+    import hyperspectral_cl.reproduce.runner as runner
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a cached run was trained again")
+
+    monkeypatch.setattr(runner, "deep_pipeline", refuse)
+    again = run_reproduction("synthetic", "quick", cache_dir=cache, **TINY)
+    assert again["runs"] == res["runs"]
+    # drop one finished run: only it is computed again
+    files = sorted(cache.glob("deep-*.json"))
+    target = json.loads(files[0].read_text())["spec"]
+    files[0].unlink()
+    calls = []
+    monkeypatch.undo()
+    original = runner.deep_pipeline
+    monkeypatch.setattr(runner, "deep_pipeline", lambda *a, **k: calls.append(a) or original(*a, **k))
+    resumed = run_reproduction("synthetic", "quick", cache_dir=cache, **TINY)
+    assert len(calls) == 1 and calls[0][:2] == (target["backbone"], target["variant"])
+    assert len(resumed["runs"]) == len(res["runs"])
+
+
+def test_runs_are_deterministic(tiny_run):
+    _, res = tiny_run
+    fresh = run_reproduction("synthetic", "quick", cache_dir=None, splits=["spatial"], **TINY)
+    old = [r for r in res["runs"] if r["split"] == "spatial"]
+    assert [(r["model"], r["variant"], r["seed"]) for r in fresh["runs"]] == [
+        (r["model"], r["variant"], r["seed"]) for r in old]
+    np.testing.assert_allclose([r["r2"] for r in fresh["runs"]], [r["r2"] for r in old], rtol=1e-5, atol=1e-6)
+
+
+def test_report_tables_agree_with_the_runs(tiny_run, tmp_path):
+    _, res = tiny_run
+    summary = summary_frame(res)
+    runs = pd.DataFrame(res["runs"])
+    sel = runs[(runs.split == "random") & (runs.model == "luo") & (runs.variant == "spatial")]
+    row = summary[(summary.split == "random") & (summary.model == "luo") & (summary.variant == "spatial")].iloc[0]
+    assert row.r2_mean == pytest.approx(sel.r2.mean()) and row.r2_std == pytest.approx(sel.r2.std())
+    md = markdown_report(res)
+    assert f"{row.r2_mean:.3f} ± {row.r2_std:.3f}" in md
+    assert "paper: spectral+spatial" in md and "ridge, L2-normalised mean spectrum" in md
+    paths = write_report(res, tmp_path, stem="t")
+    csv = pd.read_csv(tmp_path / "t.csv")
+    assert len(csv) == len(res["runs"]) and {"r2", "mae", "seed", "device", "torch", "epochs"} <= set(csv.columns)
+    assert list(results_frame(res).columns) == list(csv.columns)
+    assert any(p.suffix == ".png" for p in paths)
+
+
+def test_classical_names_cover_raw_l2_and_flattened():
+    kinds = {v[0] for v in CLASSICAL.values()}
+    assert kinds == {"mean", "l2", "flat"}
+
+
+def test_cli_reproduce_quick(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["reproduce", "--dataset", "synthetic", "--preset", "quick", "--backbones", "luo", "--seeds", "1",
+                 "--out", str(out), "--no-cache", "--quiet", "--data-dir", str(tmp_path)])
+    assert code == 0
+    assert (out / "reproduce_synthetic_quick.md").is_file() and (out / "reproduce_synthetic_quick.csv").is_file()
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_cli_explains_missing_samson(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("HYPERSPECTRAL_CL_DATA", raising=False)
+    code = main(["reproduce", "--dataset", "samson", "--samson", str(tmp_path / "nope.mat"), "--no-cache", "--quiet"])
+    assert code == 2
+    assert "--samson PATH" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "samson").is_dir(), reason="../shared/data/samson is absent")
+def test_samson_tiny_run():
+    res = run_reproduction("samson", "quick", cache_dir=None, samson=SHARED_DATA / "samson", splits=["spatial"],
+                           **{**TINY, "seeds": 1, "data_dir": None})
+    assert res["dataset"]["targets"] and res["dataset"]["bands"] == 26  # 156 bands in groups of 6
+    assert all(np.isfinite(r["r2"]) for r in res["runs"])
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "usgs_library").is_dir(), reason="../shared/data/usgs_library is absent")
+def test_synthetic_endmembers_come_from_the_usgs_library():
+    res = run_reproduction("synthetic", "quick", cache_dir=None, splits=["random"], variants=["baseline"],
+                           **{**TINY, "seeds": 1, "data_dir": SHARED_DATA, "classical": []})
+    assert res["dataset"]["source"].startswith("USGS") and len(res["dataset"]["targets"]) == 4
+
+
+def test_diverging_runs_are_retried_with_smaller_lr_then_reported():
+    opts = {**TINY, "seeds": 1, "classical": [], "splits": ["random"]}
+    res = run_reproduction("synthetic", "quick", cache_dir=None, variants=["baseline"], lr=1e30, **opts)
+    (row,) = res["runs"]
+    assert row["diverged"] and np.isnan(row["r2"]) and row["lr"] == pytest.approx(1e30 / 9)
+    assert "1 of 1 diverged" in markdown_report(res)
+    # a search where every candidate diverges at every lr stops with a clear error
+    from hyperspectral_cl import TrainingDivergedError
+
+    with pytest.raises(TrainingDivergedError, match="every candidate of the luo search diverged"):
+        run_reproduction("synthetic", "quick", cache_dir=None, variants=["spectral"], lr=1e30, **opts)
