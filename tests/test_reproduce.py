@@ -203,3 +203,15 @@ def test_diverging_runs_are_retried_with_smaller_lr_then_reported():
 
     with pytest.raises(TrainingDivergedError, match="every candidate of the luo search diverged"):
         run_reproduction("synthetic", "quick", cache_dir=None, variants=["spectral"], lr=1e30, **opts)
+
+
+def test_changing_the_search_space_keeps_baseline_and_classical_runs(tmp_path, monkeypatch):
+    opts = {**TINY, "seeds": 1, "splits": ["random"], "classical": ["ridge, mean spectrum"]}
+    first = run_reproduction("synthetic", "quick", cache_dir=tmp_path, variants=["baseline"], **opts)
+    import hyperspectral_cl.reproduce.runner as runner
+
+    monkeypatch.setattr(runner, "deep_pipeline", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    monkeypatch.setattr(runner, "classical_search", lambda *a, **k: (_ for _ in ()).throw(AssertionError("refit")))
+    again = run_reproduction("synthetic", "quick", cache_dir=tmp_path, variants=["baseline"], alphas=(0.5, 2.0),
+                             temperatures=(0.2,), **opts)
+    assert again["runs"] == first["runs"]

@@ -116,6 +116,7 @@ def deep_pipeline(backbone, variant, preset, *, seed, wavelengths, X_train, devi
         alpha=0.0 if augment is None else net_params.pop("alpha", 0.01),
         lr=net_params.pop("lr", preset.lr),
         batch_size=preset.batch_size,
+        contrastive=net_params.pop("contrastive", preset.contrastive),
         max_epochs=preset.epochs,
         random_state=seed,
         device=device,

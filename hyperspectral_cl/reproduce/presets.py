@@ -61,6 +61,8 @@ class Preset:
     batch_size : int
         Mini-batch size (the paper's is 256; with a few hundred training
         windows, 64 gives the networks enough SGD steps).
+    contrastive : str
+        The contrastive loss (see :mod:`hyperspectral_cl.losses`).
     inner_folds : int
         Folds of the inner cross-validation (search and classical baselines).
     lr : float
@@ -87,6 +89,7 @@ class Preset:
     radius_quantiles: tuple
     temperatures: tuple
     batch_size: int = 64
+    contrastive: str = "supcon"
     inner_folds: int = 2
     lr: float = 3e-3
     test_fraction: float = 0.25
@@ -106,17 +109,17 @@ PRESETS = {
     # minutes on 2 CPU cores; what the tests run, further shrunk
     "quick": Preset(
         "quick", seeds=3, epochs=10, n_train=128, n_test=256, window=5, bands=28, synthetic_shape=(40, 40),
-        alphas=(0.1,), radius_quantiles=(0.05, 0.2), temperatures=(0.1,),
+        alphas=(1.0,), radius_quantiles=(0.05, 0.2), temperatures=(0.1,),
     ),
     # about 30 minutes per dataset (both splits) on one CPU core; temperature fixed at 0.1 to halve the search
     "cpu": Preset(
         "cpu", seeds=3, epochs=30, n_train=384, n_test=1024, window=5, bands=56, synthetic_shape=(100, 100),
-        alphas=(0.01, 0.1), radius_quantiles=(0.05, 0.2), temperatures=(0.1,),
+        alphas=(0.1, 1.0), radius_quantiles=(0.05, 0.2), temperatures=(0.1,),
     ),
     # the paper's scale (224 bands, 10 x 10 patches, 100 x 100 scene): meant for a GPU
     "full": Preset(
         "full", seeds=5, epochs=100, n_train=2000, n_test=None, window=10, bands=None, synthetic_shape=(100, 100),
-        alphas=(0.001, 0.01, 0.1, 1.0), radius_quantiles=(0.02, 0.05, 0.2), temperatures=(0.05, 0.1, 0.5),
+        alphas=(0.01, 0.1, 1.0, 3.0), radius_quantiles=(0.02, 0.05, 0.2), temperatures=(0.05, 0.1, 0.5),
         batch_size=256, lr=1e-3, inner_folds=3,
     ),
 }

@@ -24,6 +24,9 @@ from .presets import BACKBONES, VARIANTS, get_preset
 
 __all__ = ["default_cache_dir", "run_reproduction"]
 
+#: preset fields only the contrastive variants depend on
+SEARCH_FIELDS = ("alphas", "radius_quantiles", "temperatures", "contrastive", "inner_folds")
+
 #: the variant the search tunes on; its alpha, radius and temperature serve all three contrastive variants
 SEARCH_VARIANT = "spectral+spatial"
 
@@ -248,6 +251,8 @@ def run_reproduction(
     env = _environment(device)
     X, y, coords = windows_of(scene, preset)
     base_spec = {"dataset": description, "preset": preset.as_dict(), "spectrum_norm": spectrum_norm}
+    # runs that never see the contrastive settings keep their cache entries when the search space changes
+    plain_spec = dict(base_spec, preset={k: v for k, v in preset.as_dict().items() if k not in SEARCH_FIELDS})
     contrastive = [v for v in variants if VARIANTS[v] is not None]
     n_tasks = len(splits) * (
         (len(backbones) if contrastive else 0)
@@ -280,7 +285,8 @@ def run_reproduction(
             for backbone in backbones:
                 for variant in variants:
                     params = tuned.get(backbone, {}) if VARIANTS[variant] is not None else {}
-                    spec = dict(base_spec, split=split, seed=seed, backbone=backbone, variant=variant,
+                    spec = dict(base_spec if VARIANTS[variant] else plain_spec, split=split, seed=seed,
+                                backbone=backbone, variant=variant,
                                 params=params, task="deep")
                     result = task("deep", spec, partial(_fit_deep, backbone, variant, params, seed, data, train,
                                                         **common))
@@ -288,7 +294,7 @@ def run_reproduction(
                                  "kind": "deep", "params": params, "n_train": len(train),
                                  "n_test": len(test), **result})
             for name in classical:
-                spec = dict(base_spec, split=split, seed=seed, model=name, task="classical")
+                spec = dict(plain_spec, split=split, seed=seed, model=name, task="classical")
                 result = task("classical", spec, partial(_fit_classical, name, data, train, **common))
                 if "skipped" not in result:
                     runs.append({"split": split, "seed": seed, "model": name, "variant": "classical",
