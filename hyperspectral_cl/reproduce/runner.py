@@ -121,7 +121,8 @@ def _search(backbone, data, train, *, preset, split, device, spectrum_norm, env)
             if "fits failed" not in str(exc):
                 raise
             continue
-        break
+        if np.isfinite(gs.cv_results_["mean_test_score"]).any():  # else every candidate failed on some fold
+            break
     else:
         raise TrainingDivergedError(
             f"every candidate of the {backbone} search diverged, down to lr={lr:g}; lower the preset's lr"
