@@ -153,27 +153,34 @@ def plot_results(results, path):
     splits = list(dict.fromkeys(summary.split))
     backbones = [b for b in BACKBONES if b in set(summary.model)]
     variants = [v for v in VARIANTS if v in set(summary.variant)]
-    fig, axes = plt.subplots(1, len(splits), figsize=(6 * len(splits), 4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(splits), figsize=(6 * len(splits), 4.4), squeeze=False, sharey=True)
     width = 0.8 / max(1, len(variants))
+    # a run that failed badly (R² of -8) must not squash every other bar: clip the axis, print the value
+    bottom = min(0.0, max(-0.5, float(np.nanmin(summary.r2_mean)) - 0.05))
     for ax, split in zip(axes[0], splits, strict=True):
         sub = summary[summary.split == split].set_index(["model", "variant"])
         for i, v in enumerate(variants):
-            means = [sub.loc[(b, v), "r2_mean"] if (b, v) in sub.index else np.nan for b in backbones]
+            x = np.arange(len(backbones)) + (i - (len(variants) - 1) / 2) * width
+            means = np.array([sub.loc[(b, v), "r2_mean"] if (b, v) in sub.index else np.nan for b in backbones])
             stds = [sub.loc[(b, v), "r2_std"] if (b, v) in sub.index else np.nan for b in backbones]
-            ax.bar(np.arange(len(backbones)) + (i - (len(variants) - 1) / 2) * width, means, width, yerr=stds,
-                   label=v, capsize=2)
+            ax.bar(x, means, width, yerr=stds, label=v if ax is axes[0][0] else None, capsize=2)
+            for xi, m in zip(x, means, strict=True):
+                if m < bottom:
+                    ax.annotate(f"{m:.2f}", (xi, bottom), xytext=(0, 3), textcoords="offset points", rotation=90,
+                                ha="center", va="bottom", fontsize=7)
         classical = summary[(summary.split == split) & (summary.kind == "classical")]
         if len(classical):
             best = classical.sort_values("r2_mean", ascending=False).iloc[0]
-            ax.axhline(best.r2_mean, color="k", ls="--", lw=1, label=f"best classical: {best.model}")
+            ax.axhline(best.r2_mean, color="k", ls="--", lw=1,
+                       label=f"best classical: {best.model}" if ax is axes[0][0] else None)
         ax.set_xticks(np.arange(len(backbones)), backbones)
         ax.set_title(f"{results['dataset']['dataset']}, {split} split")
-        ax.set_ylim(min(0.0, np.nanmin(summary.r2_mean) - 0.05), 1.0)
+        ax.set_ylim(bottom, 1.0)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("R² (mean ± std over seeds)")
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.legend(loc="lower center", ncol=len(variants) + 1, fontsize=8, frameon=False)
     fig.suptitle(f"preset {results['preset']['name']}")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
