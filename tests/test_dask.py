@@ -65,3 +65,20 @@ def test_dask_search_matches_the_sequential_one(data, sequential, tmp_path, monk
     np.testing.assert_allclose(search.cv_results_["mean_test_score"], sequential.cv_results_["mean_test_score"],
                                rtol=1e-5, atol=1e-6)
     assert list(tmp_path.iterdir()) == []  # no dask-scratch-space, checkpoint or log file in the working directory
+
+
+# The scale-out path itself: worker processes behind a TCP scheduler bound to 127.0.0.1, the estimator
+# pickled to them, as on a real cluster (slower: each worker imports torch).
+def test_dask_search_on_worker_processes_bound_to_localhost(data, sequential, tmp_path, monkeypatch):
+    X, y, coords = data
+    monkeypatch.chdir(tmp_path)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=None, local_directory=str(tmp_path / "dask"))
+    with cluster, distributed.Client(cluster) as client:
+        assert client.scheduler.address.startswith("tcp://127.0.0.1:")
+        with joblib.parallel_config(backend="dask"):
+            search = make_search(n_jobs=-1).fit(X, y, groups=coords)
+    assert search.best_params_ == sequential.best_params_
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], sequential.cv_results_["mean_test_score"],
+                               rtol=1e-4, atol=1e-5)
+    assert [p.name for p in tmp_path.iterdir()] in ([], ["dask"])  # only the scratch folder we asked for
