@@ -16,7 +16,6 @@ per-sample version.
 import argparse
 import datetime
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from scipy.interpolate import interp1d
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
+from hyperspectral_cl._environment import cpu_name
 from hyperspectral_cl._spectra import default_wavelengths
 from hyperspectral_cl.augment import AUGMENTATION_GROUPS, AUGMENTATIONS
 from hyperspectral_cl.augment.illumination import parametric_illumination
@@ -210,16 +210,6 @@ REFERENCES = {
     "flip": (ref_flip, "per sample, per band: np.fliplr / flipud"),
     "translation": (ref_translation, "per sample: np.pad + slice"),
 }
-
-
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def timed(fn):

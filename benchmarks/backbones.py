@@ -33,6 +33,8 @@ import time
 
 import torch
 
+from hyperspectral_cl._environment import cpu_name
+
 NAMES = ["luo", "hamida", "li", "atik", "varahagiri"]
 VARIANTS = ["plain", "ours", "ours+proj"]
 
@@ -183,13 +185,7 @@ def _versions(device):
     if device.type == "cuda":
         info["device"] = torch.cuda.get_device_name(device)
     else:
-        cpu = platform.processor() or platform.machine()
-        try:
-            with open("/proc/cpuinfo") as fh:
-                cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-        except (OSError, StopIteration):
-            pass
-        info["device"] = f"CPU: {cpu}, {os.cpu_count()} logical cores"
+        info["device"] = f"CPU: {cpu_name()}, {os.cpu_count()} logical cores"
     return info
 
 

@@ -34,7 +34,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -44,6 +43,8 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+
+from hyperspectral_cl._environment import cpu_name, versions
 
 HERE = Path(__file__).resolve().parent
 
@@ -127,27 +128,6 @@ def worker(args):
         "tracemalloc_peak": traced_peak, "cube_bytes": int(cube.nbytes), "map_bytes": int(out.nbytes),
         "finite": bool(np.isfinite(out).all()),
     }))
-
-
-def versions():
-    import numpy
-    import sklearn
-    import skorch
-    import torch
-
-    return (f"Python {platform.python_version()}, numpy {numpy.__version__}, torch {torch.__version__}, "
-            f"scikit-learn {sklearn.__version__}, skorch {skorch.__version__}")
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def gib(n):

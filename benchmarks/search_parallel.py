@@ -27,13 +27,14 @@ the medians and the speed-up ``median(n_jobs=1) / median(n_jobs=2)``. The search
 import argparse
 import datetime
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from hyperspectral_cl._environment import cpu_name, versions
 
 HERE = Path(__file__).resolve().parent
 
@@ -107,27 +108,6 @@ def run_once(args, n_jobs, data):
             "threads": threads, "n_processes": len(pids), "in_parent": os.getpid() in pids}
 
 
-def versions():
-    import numpy
-    import sklearn
-    import skorch
-    import torch
-
-    return (f"Python {platform.python_version()}, numpy {numpy.__version__}, torch {torch.__version__}, "
-            f"scikit-learn {sklearn.__version__}, skorch {skorch.__version__}, joblib {__import__('joblib').__version__}")
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv=None):
     import joblib
 
@@ -183,7 +163,7 @@ def main(argv=None):
         f"- date: {datetime.date.today().isoformat()}",
         f"- device: {cpu_name()}, {cpus} CPUs for joblib, {os.cpu_count()} logical CPUs visible; "
         f"torch device {args.device}",
-        f"- versions: {versions()}",
+        f"- versions: {versions('joblib')}",
         f"- data: {len(data[0])} windows of 7 x 7 x {args.bands} at stride 5, 3 targets (synthetic scene)",
         f"- search: Pipeline(PatchExtractor, ContrastivePatchRegressor('{args.backbone}', max_epochs={args.epochs}, "
         f"batch_size={args.batch_size}, random_state=0)); grid net__alpha {{0, 0.01}} x patch_size {{5, 7}}, "

@@ -16,6 +16,7 @@ from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import mean_absolute_error, r2_score
 from sklearn.model_selection import GridSearchCV
 
+from .._environment import cpu_name
 from .._version import __version__
 from ..estimator import TrainingDivergedError
 from .data import SPLITS, load_dataset, make_splits, training_windows, windows_of
@@ -73,7 +74,7 @@ class _Cache:
 
 def _environment(device):
     threads = torch.get_num_threads()
-    cpu = f"cpu ({platform.processor() or platform.machine()}, {threads} thread{'s' if threads > 1 else ''})"
+    cpu = f"cpu ({cpu_name()}, {threads} thread{'s' if threads > 1 else ''})"
     return {
         "device": cpu if device == "cpu" else str(device),
         "torch": torch.__version__,
