@@ -1,7 +1,7 @@
 """ContrastivePatchRegressor: a skorch regressor trained with MSE + alpha x a contrastive loss."""
 
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from numbers import Integral
 
 import numpy as np
@@ -46,11 +46,7 @@ _SEEDED_FIT_LOCK = threading.RLock()
 @contextmanager
 def _seeded_training(seed, device):
     """Seed torch's global generators for a training call, one seeded call per process at a time."""
-    if seed is None:
-        with seeded_torch_rng(None, device):
-            yield
-        return
-    with _SEEDED_FIT_LOCK, seeded_torch_rng(seed, device):
+    with _SEEDED_FIT_LOCK if seed is not None else nullcontext(), seeded_torch_rng(seed, device):
         yield
 
 
@@ -423,11 +419,6 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             self.augment.set_params(**nested)
             if getattr(self, "initialized_", False):
                 self.augment_ = make_augmentation(self.augment)
-        return self
-
-    def initialize(self):
-        """Initialise the network, optimiser and augmentation (called by fit)."""
-        super().initialize()  # the augmentation is resolved with the network, in initialize_module
         return self
 
     def _rng_device(self):
