@@ -1,11 +1,14 @@
-"""skorch callbacks used by the estimator."""
+"""skorch callbacks used by the estimator: a progress bar and the training recipe's schedule and early stopping."""
 
+import math
 import sys
 
+import torch
 from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
 from tqdm.auto import tqdm
 
-__all__ = ["EpochProgressBar"]
+__all__ = ["EpochProgressBar", "RestoreBestValidation", "WarmupCosineLR"]
 
 
 class EpochProgressBar(Callback):
@@ -50,4 +53,166 @@ class EpochProgressBar(Callback):
         # tqdm objects hold a file handle and a lock: not picklable
         state = self.__dict__.copy()
         state.pop("bar_", None)
+        return state
+
+
+class WarmupCosineLR(Callback):
+    """Learning rate warm-up then cosine decay, stepped every training batch.
+
+    The rate of every parameter group rises linearly from ``lr / warmup_steps``
+    to its base ``lr`` over the first ``warmup`` share of the fit's optimiser
+    steps, then follows half a cosine down to ``final_factor * lr`` at the last
+    step. The number of steps is ``max_epochs x batches per epoch``, counted
+    from the training set of each fit call (``partial_fit`` restarts the
+    schedule). The rate in use is recorded as ``lr`` in the history.
+
+    A warm-up keeps an adaptive optimiser's first, badly-estimated steps small
+    (its second-moment estimates start from a handful of batches); the decay
+    lets the weights settle instead of oscillating at the final rate.
+
+    Parameters
+    ----------
+    warmup : float, default=0.1
+        Share of the steps spent warming up, in [0, 1).
+    final_factor : float, default=0.0
+        Rate at the last step, as a fraction of the base rate, in [0, 1].
+    """
+
+    def __init__(self, warmup=0.1, final_factor=0.0):
+        self.warmup = warmup
+        self.final_factor = final_factor
+
+    def initialize(self):
+        if not 0.0 <= float(self.warmup) < 1.0:
+            raise ValueError(f"warmup must be in [0, 1), got {self.warmup!r}")
+        if not 0.0 <= float(self.final_factor) <= 1.0:
+            raise ValueError(f"final_factor must be in [0, 1], got {self.final_factor!r}")
+        self.step_, self.total_steps_ = 0, None
+        return self
+
+    def factor(self, step, total_steps):
+        """Multiplier of the base rate at optimiser step ``step`` (0-based) of ``total_steps``."""
+        warm = int(self.warmup * total_steps)
+        if step < warm:
+            return (step + 1) / (warm + 1)
+        progress = min(1.0, (step - warm) / max(1, total_steps - warm - 1))
+        return self.final_factor + (1.0 - self.final_factor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.step_, self.total_steps_ = 0, None
+        self.base_lrs_ = [group["lr"] for group in net.optimizer_.param_groups]
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        if self.total_steps_ is None and dataset_train is not None:
+            batch_size = net.get_params_for("iterator_train").get("batch_size", net.batch_size)
+            n = len(dataset_train)
+            per_epoch = 1 if batch_size == -1 else max(1, math.ceil(n / batch_size))
+            if net.get_params_for("iterator_train").get("drop_last", False) and batch_size != -1:
+                per_epoch = max(1, n // batch_size)
+            self.total_steps_ = per_epoch * net.max_epochs
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if not training or self.total_steps_ is None:
+            return
+        f = self.factor(self.step_, self.total_steps_)
+        for group, base in zip(net.optimizer_.param_groups, self.base_lrs_, strict=True):
+            group["lr"] = base * f
+        self.step_ += 1
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("lr", net.optimizer_.param_groups[0]["lr"])
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # leave the optimiser at its base rates: a later partial_fit starts its own schedule from them
+        for group, base in zip(net.optimizer_.param_groups, getattr(self, "base_lrs_", []), strict=False):
+            group["lr"] = base
+
+
+class RestoreBestValidation(Callback):
+    """Early stopping on the validation loss, restoring the best weights, the initial ones included.
+
+    Before the first epoch the validation loss of the initial network is
+    recorded as epoch 0 (with the ridge skip connection of
+    :class:`~hyperspectral_cl.network.PatchNetwork`, that is ridge regression's
+    loss). Training stops after ``patience`` epochs without a relative
+    improvement of ``threshold``, and at the end of training (also after an
+    interruption) the weights of the best epoch are put back. Without
+    validation data it does nothing.
+
+    The network's weights are copied in memory (no checkpoint file), so it is
+    safe in parallel searches.
+
+    Parameters
+    ----------
+    patience : int, default=10
+        Epochs without improvement before training stops.
+    threshold : float, default=1e-4
+        Relative improvement of the validation loss that counts as one.
+    monitor : str, default='valid_loss'
+        History key to minimise.
+
+    Attributes
+    ----------
+    best_epoch_ : int
+        Epoch whose weights were kept (0: the network as initialised).
+    best_score_ : float
+        Its validation loss.
+    initial_score_ : float
+        The validation loss of the network before the first epoch of the fit.
+    """
+
+    def __init__(self, patience=10, threshold=1e-4, monitor="valid_loss"):
+        self.patience = patience
+        self.threshold = threshold
+        self.monitor = monitor
+
+    def initialize(self):
+        self.best_epoch_, self.best_score_, self.best_state_, self.misses_ = None, None, None, 0
+        self.initial_score_ = None
+        return self
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.initialize()
+        self.start_epoch_ = len(net.history)
+
+    def on_epoch_begin(self, net, dataset_valid=None, **kwargs):
+        if self.best_score_ is not None or dataset_valid is None:
+            return
+        # epoch 0 of this fit: the loss of the network before any step
+        total, count = 0.0, 0
+        for batch in net.get_iterator(dataset_valid, training=False):
+            Xi, yi = unpack_data(batch)
+            with torch.no_grad():
+                loss = net.get_loss(net.evaluation_step(batch, training=False), yi, X=Xi, training=False)
+            n = len(yi)
+            total, count = total + float(loss) * n, count + n
+        self.initial_score_ = total / max(count, 1)
+        self._keep(net, self.initial_score_, self.start_epoch_)
+
+    def _keep(self, net, score, epoch):
+        self.best_score_, self.best_epoch_, self.misses_ = score, epoch, 0
+        self.best_state_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.best_score_ is None or self.monitor not in net.history[-1]:
+            return
+        score = net.history[-1, self.monitor]
+        if math.isfinite(score) and score < self.best_score_ * (1.0 - self.threshold):
+            self._keep(net, score, len(net.history))
+        else:
+            self.misses_ += 1
+        if self.misses_ >= self.patience:
+            if net.verbose:
+                print(f"Stopping: no improvement of {self.monitor} for {self.patience} epochs; "
+                      f"keeping epoch {self.best_epoch_}.")
+            raise KeyboardInterrupt  # skorch's way to end fit_loop cleanly (its EarlyStopping does the same)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        if self.best_state_ is not None:
+            net.module_.load_state_dict(self.best_state_)
+            self.best_state_ = None  # the kept weights now live in the network; free the copy
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("best_state_", None)  # a training-time copy of the weights: never pickled
         return state

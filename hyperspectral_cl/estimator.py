@@ -1,6 +1,7 @@
 """ContrastivePatchRegressor: a skorch regressor trained with MSE + alpha x a contrastive loss."""
 
 import threading
+import warnings
 from contextlib import contextmanager, nullcontext
 from numbers import Integral
 
@@ -8,24 +9,42 @@ import numpy as np
 import torch
 from scipy.spatial.distance import pdist
 from sklearn.exceptions import NotFittedError
+from sklearn.utils import check_random_state
 from skorch import NeuralNetRegressor
-from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
+from skorch.callbacks import EpochTimer, GradientNormClipping, PassthroughScoring, PrintLog
+from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
-from torch.utils.data import DataLoader
+from torch import nn
+from torch.utils.data import DataLoader, Subset
 
 from ._torch_utils import frozen_batchnorm_stats, seeded_torch_rng
 from ._validation import as_float_array, check_scalar, check_targets
 from ._version import __version__
 from .augment import make_augmentation
 from .backbones import get_backbone
-from .callbacks import EpochProgressBar
-from .losses import get_contrastive_loss
+from .callbacks import EpochProgressBar, RestoreBestValidation, WarmupCosineLR
+from .losses import ContrastiveCriterion, get_contrastive_loss
+from .model_selection import spatial_holdout
+from .network import RIDGE_MODES, SPECTRUM_NORMS, PatchNetwork
 
-__all__ = ["ContrastivePatchRegressor", "IncompatibleModelError", "TrainingDivergedError", "check_saved_version"]
+__all__ = [
+    "ContrastivePatchRegressor",
+    "IncompatibleModelError",
+    "OverlappingValidationWarning",
+    "TrainingDivergedError",
+    "check_saved_version",
+]
+
+#: Fewest training windows with which ``early_stopping='auto'`` holds some out for validation.
+EARLY_STOPPING_MIN_SAMPLES = 100
 
 
 class TrainingDivergedError(FloatingPointError):
     """Raised when the training loss becomes NaN or infinite."""
+
+
+class OverlappingValidationWarning(UserWarning):
+    """Early stopping validates on random windows, which overlap training windows (pass ``groups=coords``)."""
 
 
 class IncompatibleModelError(ValueError):
@@ -79,10 +98,21 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
     ``alpha=0`` or ``augment=None`` this is the plain regression baseline and no
     second forward pass runs.
 
+    The default training recipe is built to train on data nobody tuned it on
+    (README, "Training recipe"): the network normalises its input with
+    statistics of the training patches *after* augmentation (so physical
+    transforms see the values you passed); it trains with AdamW, a
+    learning-rate warm-up and cosine decay and gradient-norm clipping; it stops
+    early on a spatially disjoint validation split, keeping the best epoch; and
+    its prediction is blended with ridge regression on the mean spectrum, with
+    the blend chosen on the validation windows (``ridge``), so it does not fall
+    below the linear model a practitioner would fit first.
+
     A skorch ``NeuralNetRegressor``: every skorch parameter works (``lr``,
     ``max_epochs``, ``callbacks``, ``optimizer__weight_decay``,
-    ``module__<backbone option>``, ...). The network is built at fit time from the
-    data's band count, patch size and number of targets.
+    ``module__<backbone option>``, ``callbacks__<name>__<option>``...). The network
+    is built at fit time from the data's band count, patch size and number of
+    targets.
 
     Parameters
     ----------
@@ -99,12 +129,12 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         ``'spatial'``, ``'spectral-spatial'`` (a spatial transform then a spectral
         one, the paper's headline variant), a transform name, a list of names
         (one drawn per sample), a transform object, or None (baseline). The
-        default is the variant that helped most in the package's reproduction
-        of the paper (README, "Does contrastive learning help?").
+        augmentation sees the patches as given to fit (before the network's
+        normalisation), so physical transforms (Hapke, atmospheric) see
+        reflectance when the patches hold reflectance.
     alpha : float, default=1.0
-        Weight of the contrastive term, ``>= 0``. 1.0 was the best value of
-        {0.01, 0.1, 1.0} in the reproduction; tune it (e.g. GridSearchCV over
-        ``alpha`` and ``radius``) on your data.
+        Weight of the contrastive term, ``>= 0``. Tune it (0 included) with a
+        grid search on your data.
     radius : float or None, default=None
         Positive pairs have targets within this Euclidean distance, in target
         units (the paper's ``r``), ``>= 0``. None picks it from the training
@@ -114,40 +144,93 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         Share of training pairs that are positives when ``radius=None``, in (0, 1].
     temperature : float, default=0.1
         Temperature of the cosine similarities, ``> 0``.
-    contrastive : str or callable, default='supcon'
+    contrastive : str, callable or nn.Module class, default='supcon'
         The contrastive loss: ``'paper'`` (Eq. 2 exactly), ``'paper-mean'``,
         ``'supcon'`` (SupCon form with the radius mask) or ``'bce'`` (the authors'
-        public code), see :mod:`hyperspectral_cl.losses`; or a function
-        ``f(features, targets, *, radius, temperature)``.
+        public code), see :mod:`hyperspectral_cl.losses`; a function
+        ``f(features, targets, *, radius, temperature)``; or a criterion class
+        (e.g. a :class:`~hyperspectral_cl.losses.ContrastiveCriterion`
+        subclass) built as ``cls(radius=, temperature=, target_scale=,
+        **contrastive__options)`` and called as ``criterion(features, targets)``.
+        It is built once per fit as the criterion ``contrastive_``;
+        ``contrastive__<option>`` parameters reach its constructor (and override
+        ``radius`` and ``temperature``).
+    spectrum_norm : {None, 'l2'}, default=None
+        Per-pixel spectrum normalisation inside the network, before the band
+        standardisation: ``'l2'`` scales each pixel's spectrum to unit norm,
+        which removes multiplicative illumination (shading, a spatial
+        illumination pattern) at the cost of absolute brightness.
+    standardize_inputs : bool, default=True
+        Standardise each band inside the network with the mean and standard
+        deviation of the training patches (fitted at the start of fit, on the
+        training part of the split only).
+    ridge : {'auto', 'blend', 'residual', None}, default='auto'
+        How ridge regression on the patch's mean (normalised) spectrum takes
+        part. Its map is the closed-form :class:`~sklearn.linear_model.RidgeCV`
+        solution on the training patches (fitted before the first epoch, then
+        fixed), see :class:`~hyperspectral_cl.network.PatchNetwork`.
+        ``'blend'``: the backbone trains on its own, and the prediction is
+        ``ridge + w * (backbone - ridge)`` with ``w`` in [0, 1] per target
+        chosen on the validation windows after training (``blend_`` holds
+        it); without validation windows ``w = 1`` (the backbone alone), and
+        with ``max_epochs=0`` ``w = 0`` (ridge alone). ``'residual'``: the
+        prediction is the ridge map plus the backbone, whose output layer
+        starts at zero, so training starts at the ridge solution and learns
+        what ridge misses. None: the backbone alone (the paper's networks).
+        ``'auto'``: ``'blend'``, or None with ``module__head='simplex'`` (a
+        linear map would leave the simplex). The blend was the most accurate
+        of the three in the package's measurements: a backbone trained from a
+        fixed ridge start stayed near it where a backbone trained on its own
+        went well beyond (README, "Training recipe").
     standardize_targets : bool or 'auto', default='auto'
         Whether the network regresses standardised targets (zero mean, unit
-        variance per target; predictions are mapped back). Patch-mean abundances
-        often vary by a few hundredths, which a network trained on raw values
-        barely fits. ``'auto'`` standardises unless the backbone's head is
-        ``'simplex'`` (whose outputs must stay on the simplex). The contrastive
-        radius always refers to raw targets.
+        variance per target; predictions are mapped back). ``'auto'``
+        standardises unless the backbone's head is ``'simplex'``. The
+        contrastive radius always refers to raw targets.
+    early_stopping : bool or 'auto', default='auto'
+        Hold out part of the training windows, stop when their loss has not
+        improved for ``n_iter_no_change`` epochs, and keep the weights of the
+        best epoch (the initial network counts as epoch 0). With window
+        positions (``fit(X, y, groups=coords)``; in a Pipeline
+        ``net__groups=coords``) whole spatial blocks are held out, with the
+        buffer of :class:`~hyperspectral_cl.SpatialBlockSplit`
+        (:func:`~hyperspectral_cl.model_selection.spatial_holdout`); without
+        them a random share, with an :class:`OverlappingValidationWarning`
+        (overlapping windows make that validation loss optimistic).
+        ``'auto'``: on when fit gets at least 100 windows and no ``train_split``.
+        A ``train_split`` you pass replaces the hold-out.
+    validation_fraction : float, default=0.15
+        Share of the windows held out for early stopping, in (0, 1).
+    n_iter_no_change : int, default=10
+        Patience of early stopping, in epochs.
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, batch shuffling and augmentations. With an
-        int, CPU training is reproducible; torch's global random state is left
-        untouched.
+        Seeds weight initialisation, batch shuffling, augmentations and the
+        validation hold-out. With an int, CPU training is reproducible; torch's
+        global random state is left untouched.
     criterion : torch loss class, default=torch.nn.MSELoss
-        Regression loss.
-    optimizer : torch optimizer class, default=torch.optim.SGD
-        The paper's optimiser; with SGD, ``optimizer__momentum`` defaults to 0.9.
+        Regression loss (also the validation loss).
+    optimizer : torch optimizer class, default=torch.optim.AdamW
+        Its options go as ``optimizer__<name>`` (AdamW's default weight decay,
+        0.01, applies to the network's weights; the ridge map is not a
+        parameter). The paper's recipe is SGD: see Notes.
     lr : float, default=0.001
-        Learning rate (with the flattened features of 3-D backbones, larger SGD
-        steps diverge).
+        Peak learning rate (reached after the warm-up).
     max_epochs : int, default=50
-        Fixed epoch budget. For early stopping, pass
-        ``train_split=skorch.dataset.ValidSplit(0.1)`` and
-        ``callbacks=[skorch.callbacks.EarlyStopping(load_best=True)]``.
-    batch_size : int, default=256
-        Mini-batch size (the paper's).
+        Epoch budget (early stopping usually ends training sooner).
+    batch_size : int, default=64
+        Mini-batch size. Label sets are often a few hundred windows: 64 gives
+        AdamW enough steps (the paper used 256).
     train_split : callable or None, default=None
-        skorch's internal validation split; None trains on all data (what a
-        grid search or a cross-validation wants).
+        skorch's internal validation split; None lets ``early_stopping``
+        decide.
     callbacks : list or None, default=None
-        Extra skorch callbacks.
+        Extra skorch callbacks. The recipe's own are named ``'lr_schedule'``
+        (:class:`~hyperspectral_cl.callbacks.WarmupCosineLR`),
+        ``'gradient_clipping'`` (skorch's ``GradientNormClipping(1.0)``) and
+        ``'early_stopping'``
+        (:class:`~hyperspectral_cl.callbacks.RestoreBestValidation`); set
+        ``callbacks__<name>=None`` to switch one off, or
+        ``callbacks__<name>__<option>=value`` to change it.
     verbose : int, default=0
         0: silent; 1: a progress bar over epochs; 2: a table of losses per epoch.
     device : str, default='cpu'
@@ -157,8 +240,11 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
 
     Attributes
     ----------
-    module_ : torch.nn.Module
-        The fitted backbone.
+    module_ : PatchNetwork
+        The fitted network: input normalisation, the backbone (``module_.backbone``)
+        and the ridge skip connection, see :class:`~hyperspectral_cl.network.PatchNetwork`.
+    contrastive_ : nn.Module
+        The contrastive criterion.
     n_bands_in_ : int
         Number of bands seen in fit.
     patch_size_ : int
@@ -173,9 +259,21 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         Target standardisation (0 and 1 when it is off).
     augment_ : Transform or None
         The resolved augmentation.
+    validation_indices_ : ndarray of int or None
+        Rows of the last fit's ``X`` held out for validation (early stopping and
+        the ridge blend), by ``early_stopping`` or by a ``train_split`` that
+        returns subsets of the data (skorch's ``ValidSplit``); None when
+        nothing was held out.
+    best_epoch_ : int or None
+        Epoch whose weights were kept by early stopping (0: the initial network,
+        i.e. ridge alone with ``ridge='residual'``); None without early stopping.
+    blend_ : ndarray of shape (n_targets,) or None
+        The backbone's weight ``w`` in the prediction with ``ridge='blend'``
+        (0: ridge alone, 1: the backbone alone); None otherwise.
     history_ : skorch.History
-        Per-epoch ``train_loss`` and, when the contrastive term is active,
-        ``train_mse`` and ``train_contrastive`` (``valid_*`` with a train_split).
+        Per-epoch ``train_loss``, ``valid_loss`` (the regression loss on the
+        held-out windows, deterministic for a given network), ``lr`` and, when
+        the contrastive term is active, ``train_mse`` and ``train_contrastive``.
 
     Notes
     -----
@@ -184,8 +282,17 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
     ``(n_samples,)`` or ``(n_samples, n_targets)``. :meth:`predict` returns the
     same shape as ``y`` had in fit; :meth:`score` is R^2 averaged over targets.
 
-    For backbones with BatchNorm, the augmented view is normalised with its own
-    batch statistics but does not update the running statistics.
+    **One training step** (:meth:`train_step_single`, skorch's extension point):
+    the batch and its augmented view go through the network (for backbones with
+    BatchNorm, the view is normalised with its own batch statistics but does not
+    update the running ones); the loss is the regression criterion on the batch
+    plus ``alpha`` times ``contrastive_`` on the features of both views. The
+    validation loss is the regression criterion alone, with no augmentation.
+
+    **The paper's recipe** (what the reproduction's "literal" rows use):
+    ``optimizer=torch.optim.SGD, optimizer__momentum=0.9, lr=1e-3,
+    batch_size=256, module__pooling=None, ridge=None, early_stopping=False,
+    callbacks__lr_schedule=None, callbacks__gradient_clipping=None``.
 
     **Parallel searches.** With an int ``random_state`` a grid search gives the
     same scores with ``n_jobs=1`` and ``n_jobs>1`` (tested). Process workers
@@ -198,11 +305,11 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
     backend, a Dask cluster with ``processes=False``) they run one at a time,
     so results stay reproducible (unseeded fits are not serialised).
 
-    **Accelerate.** ``class AcceleratedRegressor(skorch.hf.AccelerateMixin,
-    ContrastivePatchRegressor)`` trains through an ``accelerate.Accelerator``
-    (mixed precision, several GPUs); leave ``device=None`` so that the
-    accelerator places the model. With several processes, each computes the
-    contrastive term over its own share of the batch.
+    **Accelerate.** Use
+    :class:`hyperspectral_cl.accelerate.AcceleratedContrastivePatchRegressor`:
+    skorch's ``AccelerateMixin`` replaces ``train_step_single``, so mixing it
+    into this class directly would drop the contrastive term (refused with an
+    error).
 
     Examples
     --------
@@ -221,13 +328,19 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         positive_fraction=0.05,
         temperature=0.1,
         contrastive="supcon",
+        spectrum_norm=None,
+        standardize_inputs=True,
+        ridge="auto",
         standardize_targets="auto",
+        early_stopping="auto",
+        validation_fraction=0.15,
+        n_iter_no_change=10,
         random_state=None,
         criterion=torch.nn.MSELoss,
-        optimizer=torch.optim.SGD,
+        optimizer=torch.optim.AdamW,
         lr=0.001,
         max_epochs=50,
-        batch_size=256,
+        batch_size=64,
         train_split=None,
         callbacks=None,
         verbose=0,
@@ -243,11 +356,15 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self.positive_fraction = positive_fraction
         self.temperature = temperature
         self.contrastive = contrastive
+        self.spectrum_norm = spectrum_norm
+        self.standardize_inputs = standardize_inputs
+        self.ridge = ridge
         self.standardize_targets = standardize_targets
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
         kwargs.setdefault("iterator_train__shuffle", True)
-        if optimizer is torch.optim.SGD:
-            kwargs.setdefault("optimizer__momentum", 0.9)
         super().__init__(
             module=backbone,
             criterion=criterion,
@@ -275,10 +392,17 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
     # ------------------------------------------------------------------ set-up
     @property
     def _default_callbacks(self):
+        # skorch's get_default_callbacks() returns this property and its get_params() reads it directly,
+        # so this is the one place to define them (skorch's own NeuralNetClassifier overrides it too).
+        # Timing, loss records, the recipe's schedule, clipping and early stopping; each can be changed
+        # with callbacks__<name>__<option>=value or switched off with callbacks__<name>=None.
         callbacks = [("epoch_timer", EpochTimer())]
-        for name in ("loss", "mse", "contrastive"):
-            callbacks.append((f"train_{name}", PassthroughScoring(name=f"train_{name}", on_train=True)))
-            callbacks.append((f"valid_{name}", PassthroughScoring(name=f"valid_{name}")))
+        for name in ("train_loss", "valid_loss", "train_mse", "train_contrastive"):
+            callbacks.append((name, PassthroughScoring(name=name, on_train=name.startswith("train"))))
+        callbacks.append(("lr_schedule", WarmupCosineLR()))
+        callbacks.append(("gradient_clipping", GradientNormClipping(gradient_clip_value=1.0)))
+        if self.early_stopping is not False:  # it only acts when there is validation data
+            callbacks.append(("early_stopping", RestoreBestValidation(patience=self.n_iter_no_change)))
         if self.verbose >= 2:
             callbacks.append(("print_log", PrintLog()))
         elif self.verbose == 1:
@@ -294,12 +418,25 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         if self.standardize_targets not in (True, False, "auto"):
             raise ValueError(f"standardize_targets must be True, False or 'auto', got {self.standardize_targets!r}")
         check_scalar(self.temperature, "temperature", min_val=0.0, include_min=False)
+        if self.spectrum_norm not in SPECTRUM_NORMS:
+            raise ValueError(f"spectrum_norm must be None or 'l2', got {self.spectrum_norm!r}")
+        if not isinstance(self.standardize_inputs, (bool, np.bool_)):
+            raise TypeError(f"standardize_inputs must be True or False, got {self.standardize_inputs!r}")
+        if self.ridge not in ("auto", *RIDGE_MODES):
+            raise ValueError(f"ridge must be 'auto', 'blend', 'residual' or None, got {self.ridge!r}")
+        if self.early_stopping not in (True, False, "auto"):
+            raise ValueError(f"early_stopping must be True, False or 'auto', got {self.early_stopping!r}")
+        check_scalar(self.validation_fraction, "validation_fraction", min_val=0.0, max_val=1.0, include_min=False,
+                     include_max=False)
+        check_scalar(self.n_iter_no_change, "n_iter_no_change", kind=Integral, min_val=1)
         check_scalar(self.lr, "lr", min_val=0.0, include_min=False)
         check_scalar(self.max_epochs, "max_epochs", kind=Integral, min_val=0)
         check_scalar(self.batch_size, "batch_size", kind=Integral)
         if self.batch_size < 1 and self.batch_size != -1:
             raise ValueError(f"batch_size must be >= 1 (or -1 for the whole data), got {self.batch_size}")
-        get_contrastive_loss(self.contrastive)
+        contrastive = self.contrastive
+        if not (isinstance(contrastive, type) and issubclass(contrastive, nn.Module)):
+            get_contrastive_loss(contrastive)
         rs = self.random_state
         if not (rs is None or isinstance(rs, np.random.RandomState) or (isinstance(rs, Integral) and not isinstance(rs, bool))):
             raise TypeError(f"random_state must be None, an int or a numpy RandomState, got {rs!r}")
@@ -346,10 +483,24 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             )
         return X, ((y - self.y_mean_) / self.y_scale_).astype(np.float32)
 
+    def _head(self):
+        return self.get_params_for("module").get("head", "linear")
+
     def _uses_target_scaling(self):
         if self.standardize_targets == "auto":
-            return self.get_params_for("module").get("head", "linear") != "simplex"
+            return self._head() != "simplex"
         return bool(self.standardize_targets)
+
+    def _ridge_mode(self):
+        """The resolved ``ridge``: 'blend', 'residual' or None."""
+        if self.ridge == "auto":
+            return None if self._head() == "simplex" else "blend"
+        if self.ridge is not None and self._head() == "simplex":
+            raise ValueError(
+                f"ridge={self.ridge!r} cannot be combined with module__head='simplex': mixing a linear map into "
+                "softmax outputs would leave the simplex; use ridge=None (or 'auto')"
+            )
+        return self.ridge
 
     def _learn_target_statistics(self, y):
         """Target mean/scale for standardisation and the data-driven radius."""
@@ -368,17 +519,40 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             pairs = pdist(sub.astype(np.float64))  # condensed i < j distances, no n x n x s array
             self.radius_ = float(np.quantile(pairs, self.positive_fraction)) if pairs.size else 0.0
 
-    def initialize_module(self):
-        """Build the backbone from the data's shape recorded by fit."""
+    def _check_fit_data_known(self):
         if not hasattr(self, "n_bands_in_"):
             raise NotFittedError(
                 f"{type(self).__name__} builds its network from the data: call fit(X, y) rather than initialize()"
             )
+
+    def initialize_module(self):
+        """Build the network (normalisation, backbone, ridge skip) from the data's shape recorded by fit."""
+        self._check_fit_data_known()
         cls = get_backbone(self.backbone)
-        self.module_ = cls(self.n_bands_in_, self.patch_size_, self.n_targets_, **self.get_params_for("module"))
+        backbone = cls(self.n_bands_in_, self.patch_size_, self.n_targets_, **self.get_params_for("module"))
+        self.module_ = PatchNetwork(backbone, self.n_bands_in_, self.n_targets_, spectrum_norm=self.spectrum_norm,
+                                    standardize=self.standardize_inputs, ridge=self._ridge_mode())
         # the augmented view belongs with the network: set here too, because mixins that replace
         # initialize() (skorch.hf.AccelerateMixin) still build the module through this method
         self.augment_ = make_augmentation(self.augment)
+        return self
+
+    def initialize_criterion(self):
+        """The regression criterion (skorch's ``criterion``) and the contrastive one, ``contrastive_``.
+
+        Setting ``contrastive_`` here registers it with skorch as a second criterion:
+        it moves to the device with the network and ``contrastive__<option>``
+        parameters are routed to its constructor.
+        """
+        super().initialize_criterion()
+        self._check_fit_data_known()
+        kwargs = {"radius": self.radius_, "temperature": self.temperature, "target_scale": self.y_scale_}
+        if isinstance(self.contrastive, type) and issubclass(self.contrastive, nn.Module):
+            cls = self.contrastive
+        else:
+            cls, kwargs["loss"] = ContrastiveCriterion, self.contrastive
+        kwargs.update(self.get_params_for("contrastive"))
+        self.contrastive_ = cls(**kwargs)
         return self
 
     #: Components skorch builds afresh at every fit/predict call: nothing to re-initialise when
@@ -405,7 +579,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         super().set_params(
             **{k: v for k, v in params.items() if not k.startswith("augment__") and k not in rebuilt}
         )
-        for key, value in rebuilt.items():  # what skorch does for them before initialisation
+        # what skorch's set_params does for them before initialisation; no documented hook does it after
+        for key, value in rebuilt.items():
             setattr(self, key, value)
             self._params_to_validate.add(key)
         if rebuilt and getattr(self, "initialized_", False):
@@ -437,7 +612,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         return int(np.random.SeedSequence([int(self.random_state), done]).generate_state(1)[0])
 
     # ---------------------------------------------------------------- training
-    def fit(self, X, y, **fit_params):
+    def fit(self, X, y, groups=None, **fit_params):
         """Build the network for the data's shape and train it.
 
         Parameters
@@ -446,8 +621,15 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             Patches, e.g. from :class:`~hyperspectral_cl.PatchExtractor`.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Targets.
+        groups : array-like of shape (n_samples, 2) or None, default=None
+            The windows' top-left corners (``coords`` from
+            :meth:`Scene.windows <hyperspectral_cl.datasets.Scene.windows>`):
+            early stopping then holds out whole spatial blocks. Also passed to
+            a ``train_split`` you give (e.g. skorch's
+            ``ValidSplit(SpatialBlockSplit(...))``). In a Pipeline:
+            ``pipe.fit(X, y, net__groups=coords)``.
         **fit_params : dict
-            Passed to skorch's ``train_split`` (e.g. ``groups``).
+            Passed to skorch's ``train_split``.
 
         Returns
         -------
@@ -455,15 +637,24 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         """
         reset = not (self.warm_start and self.initialized_)
         X, y = self._prepare_fit_data(X, y, reset=reset, caller="fit")
+        if groups is not None:
+            fit_params["groups"] = groups
+        self._check_training_step()
         with _seeded_training(self._seed_for_call(), self._rng_device()):
             if reset:
                 self.initialize()
-            # NeuralNet.partial_fit: the training loop, stopping cleanly on KeyboardInterrupt
+            self.module_.blend.fill_(1.0)  # the backbone trains on its own; the blend is chosen after
+            # NeuralNet.partial_fit is the training loop (it stops cleanly on KeyboardInterrupt); the
+            # private _routing_method tells skorch's metadata routing that this call came from fit
             super().partial_fit(X, y, _routing_method="fit", **fit_params)
+        self._fit_blend(X, y)
         return self
 
-    def partial_fit(self, X, y, classes=None, **fit_params):
+    def partial_fit(self, X, y, classes=None, groups=None, **fit_params):
         """Train for ``max_epochs`` more epochs without re-initialising the network.
+
+        The input normalisation and the ridge map are fitted by the first call
+        only; the learning-rate schedule and early stopping restart with each call.
 
         Parameters
         ----------
@@ -471,6 +662,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
         classes : None
             Ignored.
+        groups : array-like of shape (n_samples, 2) or None, default=None
+            Window positions, as for :meth:`fit`.
         **fit_params : dict
 
         Returns
@@ -478,11 +671,121 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self : ContrastivePatchRegressor
         """
         X, y = self._prepare_fit_data(X, y, reset=not self.initialized_)
+        if groups is not None:
+            fit_params["groups"] = groups
+        self._check_training_step()
         with _seeded_training(self._seed_for_call(), self._rng_device()):
             if not self.initialized_:
                 self.initialize()
+            self.module_.blend.fill_(1.0)
             super().partial_fit(X, y, **fit_params)
+        self._fit_blend(X, y)
         return self
+
+    def _fit_blend(self, X, y):
+        """After training, weigh the backbone against ridge on the validation windows (``ridge='blend'``)."""
+        network = self.module_
+        if network.ridge != "blend":
+            self.blend_ = None
+            return
+        valid = self.validation_indices_
+        if self.history_ is None or len(self.history_) == 0:
+            network.blend.zero_()  # an untrained backbone: ridge alone
+        elif valid is not None and len(valid):
+            step = self.batch_size if self.batch_size > 0 else len(valid)
+            batches = [to_tensor(X[valid[i:i + step]], device=self.device) for i in range(0, len(valid), step)]
+            network.fit_blend(batches, y[valid])
+        self.blend_ = network.blend.detach().cpu().numpy().copy()
+
+    def _early_stopping_holdout(self, n_samples):
+        """Whether this fit holds out windows for early stopping (without a user ``train_split``)."""
+        if self.train_split is not None or self.early_stopping is False:
+            return False
+        return self.early_stopping is True or n_samples >= EARLY_STOPPING_MIN_SAMPLES
+
+    def _holdout(self, n_samples, groups):
+        """Training and validation rows for early stopping: spatial blocks with positions, else random rows."""
+        seed = self.random_state if isinstance(self.random_state, Integral) else None
+        rng = check_random_state(None if seed is None else np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+        if groups is not None:
+            coords = np.asarray(groups)
+            if coords.shape[:1] != (n_samples,):
+                raise ValueError(
+                    f"groups has {len(coords)} rows for {n_samples} samples: pass one position (row, column) "
+                    "per window, e.g. the coords returned by Scene.windows"
+                )
+            try:
+                return spatial_holdout(coords, self.patch_size_, test_size=self.validation_fraction, random_state=rng)
+            except ValueError as exc:
+                if self.early_stopping is True:
+                    raise ValueError(f"early stopping could not hold out a spatial block: {exc}") from None
+                warnings.warn(f"early stopping is off for this fit: {exc}", UserWarning, stacklevel=4)
+                return np.arange(n_samples), None
+        warnings.warn(
+            f"early stopping validates on a random {self.validation_fraction:.0%} of the windows because fit got "
+            "no window positions; windows that overlap training windows make that validation loss optimistic. "
+            "Pass groups=coords (in a Pipeline: net__groups=coords) to hold out whole spatial blocks, or set "
+            "early_stopping=False.",
+            OverlappingValidationWarning,
+            stacklevel=4,
+        )
+        order = rng.permutation(n_samples)
+        n_valid = max(1, int(round(self.validation_fraction * n_samples)))
+        return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        """Split off the validation windows, and fit the network's input layers on the training part.
+
+        skorch's documented place for the split. Without a ``train_split``,
+        ``early_stopping`` decides (see the class docstring). The first time a
+        network is trained, its input normalisation and ridge map
+        (:meth:`PatchNetwork.fit_inputs <hyperspectral_cl.network.PatchNetwork.fit_inputs>`)
+        are fitted here, because this is where the training part is known and it
+        runs before the first epoch (also with ``max_epochs=0``).
+
+        Returns
+        -------
+        dataset_train, dataset_valid : Dataset
+            ``dataset_valid`` is None when nothing is held out.
+        """
+        groups = fit_params.get("groups")
+        if self._early_stopping_holdout(len(X)):
+            dataset = self.get_dataset(X, y)
+            train, valid = self._holdout(len(dataset), groups)
+            self.validation_indices_ = valid
+            dataset_train = Subset(dataset, train)
+            dataset_valid = None if valid is None else Subset(dataset, valid)
+        else:
+            dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+            # a train_split like skorch's ValidSplit returns Subsets of the data: their rows serve the blend
+            whole = isinstance(dataset_valid, Subset) and len(dataset_valid.dataset) == len(X)
+            self.validation_indices_ = np.asarray(dataset_valid.indices) if whole else None
+        if not bool(self.module_.inputs_fitted):
+            self._fit_network_inputs(dataset_train)
+        return dataset_train, dataset_valid
+
+    def _fit_network_inputs(self, dataset):
+        xs, ys = [], []
+        for batch in self.get_iterator(dataset, training=False):  # in order, no augmentation
+            Xi, yi = unpack_data(batch)
+            xs.append(to_tensor(Xi, device=self.device))
+            ys.append(np.asarray(yi))
+        self.module_.fit_inputs(xs, np.concatenate(ys).reshape(len(dataset), -1))
+
+    @property
+    def best_epoch_(self):
+        cb = dict(self.callbacks_).get("early_stopping") if getattr(self, "callbacks_", None) else None
+        return None if cb is None else getattr(cb, "best_epoch_", None)
+
+    def _check_training_step(self):
+        """Refuse a subclass whose training step would silently drop the contrastive term."""
+        if getattr(type(self).train_step_single, "contrastive_step", False) or self.alpha == 0 or self.augment is None:
+            return
+        raise TypeError(
+            f"{type(self).__name__}.train_step_single is not a contrastive training step (a mixin such as "
+            "skorch.hf.AccelerateMixin replaced it), so the contrastive term would be silently dropped. Use "
+            "hyperspectral_cl.accelerate.AcceleratedContrastivePatchRegressor, or set alpha=0."
+        )
 
     def get_iterator(self, dataset, training=False):
         """skorch's iterator; inference loaders get a private generator.
@@ -501,7 +804,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         return self.iterator_valid(dataset, **kwargs)
 
     def infer(self, x, **fit_params):
-        # fit params such as ``groups`` are meant for train_split, not for the backbone
+        # fit params such as ``groups`` are meant for train_split, not for the network
         return super().infer(x)
 
     def _contrastive_active(self):
@@ -511,18 +814,90 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         if self.history_ is not None and len(self.history_) and self.history_[-1]["batches"]:
             self.history_.record_batch(key, float(value))
 
+    def get_training_loss(self, X, y):
+        """The training loss of one batch: regression loss plus ``alpha`` x contrastive loss of both views.
+
+        Puts the networks in training mode, records ``train_mse`` and
+        ``train_contrastive`` when the contrastive term is active, and raises
+        :class:`TrainingDivergedError` for a non-finite loss.
+
+        Parameters
+        ----------
+        X : array-like or Tensor of shape (n, 1, n_bands, S, S)
+            The batch of patches.
+        y : array-like or Tensor of shape (n,) or (n, n_targets)
+            Its (standardised) targets.
+
+        Returns
+        -------
+        loss : scalar Tensor
+            Attached to the graph (call ``backward`` on it).
+        y_pred : tuple of Tensor
+            ``(prediction, embedding)`` of the batch.
+        """
+        for component in (self.module_, self.criterion_, self.contrastive_):
+            component.train()
+        x = to_tensor(X, device=self.device)
+        y = to_tensor(y, device=self.device)
+        y_pred = self.module_(x)
+        mse = self.get_loss(y_pred, y, X=x, training=True)
+        loss = mse
+        if self._contrastive_active():
+            if not isinstance(y_pred, (tuple, list)):
+                raise TypeError("the backbone must return (prediction, features) for contrastive training")
+            x_aug = self.augment_(x)
+            with frozen_batchnorm_stats(self.module_):
+                _, features_aug = self.module_(x_aug)
+            targets = y[:, None] if y.ndim == 1 else y
+            con = self.contrastive_(torch.cat([y_pred[1], features_aug]), torch.cat([targets, targets]))
+            loss = mse + self.alpha * con
+            self._record("train_mse", mse.item())
+            self._record("train_contrastive", con.item())
+        if not torch.isfinite(loss):
+            raise TrainingDivergedError(
+                f"the training loss became {loss.item()} at epoch {len(self.history_)}: training diverged. "
+                f"The usual cause is a learning rate too large for the data (lr={self.lr}); lower lr, "
+                "keep the inputs standardised (standardize_inputs=True) or lower alpha."
+            )
+        return loss, y_pred
+
+    def train_step_single(self, batch, **fit_params):
+        """Forward and backward passes of one training batch (skorch's extension point for a custom step).
+
+        Parameters
+        ----------
+        batch : tuple
+            ``(X, y)`` from the training DataLoader.
+        **fit_params : dict
+            Ignored (``groups`` is for the split).
+
+        Returns
+        -------
+        step : dict
+            ``{'loss': loss, 'y_pred': (prediction, embedding)}``.
+        """
+        Xi, yi = unpack_data(batch)
+        loss, y_pred = self.get_training_loss(Xi, yi)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    train_step_single.contrastive_step = True
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """MSE on the prediction plus ``alpha`` times the contrastive loss of both views.
+        """The regression loss (``criterion_``) of a prediction, in standardised target units.
+
+        Used for training (inside :meth:`get_training_loss`) and validation;
+        the contrastive term is not part of it, so ``valid_loss`` is
+        deterministic for a fixed network.
 
         Parameters
         ----------
         y_pred : tuple of Tensor or Tensor
-            ``(prediction, features)`` from the backbone (a bare prediction is
-            accepted when the contrastive term is inactive).
+            ``(prediction, features)`` from the network, or a bare prediction.
         y_true : Tensor
             Targets of the batch.
-        X : Tensor
-            The batch of patches (needed for the augmented view).
+        X : Tensor, optional
+            Ignored.
         training : bool
             Whether this is a training step.
 
@@ -530,40 +905,11 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         -------
         loss : scalar Tensor
         """
-        pred, features = (y_pred[0], y_pred[1]) if isinstance(y_pred, (tuple, list)) else (y_pred, None)
+        pred = y_pred[0] if isinstance(y_pred, (tuple, list)) else y_pred
         y_true = to_tensor(y_true, device=self.device)
         if y_true.ndim == 1:
             y_true = y_true[:, None]
-        mse = self.criterion_(pred, y_true)  # in standardised target units when scaling is on
-        prefix = "train" if training else "valid"
-        loss = mse
-        if self._contrastive_active() and X is not None:
-            if features is None:
-                raise TypeError("the backbone must return (prediction, features) for contrastive training")
-            x = to_tensor(X, device=self.device)
-            x_aug = self.augment_(x)
-            with frozen_batchnorm_stats(self.module_):
-                _, features_aug = self.module_(x_aug)
-            # positives are defined on raw targets, where the radius lives
-            scale = torch.as_tensor(self.y_scale_, device=y_true.device)
-            mean = torch.as_tensor(self.y_mean_, device=y_true.device)
-            y_raw = y_true * scale + mean
-            con = get_contrastive_loss(self.contrastive)(
-                torch.cat([features, features_aug]),
-                torch.cat([y_raw, y_raw]),
-                radius=self.radius_,
-                temperature=self.temperature,
-            )
-            loss = mse + self.alpha * con
-            self._record(f"{prefix}_mse", mse.item())
-            self._record(f"{prefix}_contrastive", con.item())
-        if training and not torch.isfinite(loss):
-            raise TrainingDivergedError(
-                f"the training loss became {loss.item()} at epoch {len(self.history_)}: training diverged. "
-                f"The usual cause is a learning rate too large for the data (lr={self.lr}); lower lr, "
-                "standardise the inputs (PatchExtractor(standardize=True)) or lower alpha."
-            )
-        return loss
+        return self.criterion_(pred, y_true)
 
     # --------------------------------------------------------------- inference
     def _check_fitted_input(self, X):

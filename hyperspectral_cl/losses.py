@@ -12,13 +12,16 @@ Similarity is cosine similarity over a temperature ``tau``:
 ``j != i`` with ``||y_i - y_j||_2 <= radius``.
 """
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ._validation import check_scalar, unknown_name_error
 
 __all__ = [
     "CONTRASTIVE_LOSSES",
+    "ContrastiveCriterion",
     "bce_contrastive_loss",
     "get_contrastive_loss",
     "paper_contrastive_loss",
@@ -258,3 +261,61 @@ def get_contrastive_loss(name_or_callable):
         f"contrastive must be a name ({', '.join(CONTRASTIVE_LOSSES)}) or a callable, "
         f"got {type(name_or_callable).__name__}"
     )
+
+
+class ContrastiveCriterion(nn.Module):
+    """A contrastive loss as a criterion module: built once, moved with the network, its options routed.
+
+    ``ContrastivePatchRegressor`` builds one in ``initialize_criterion`` from its
+    ``contrastive``, ``radius`` (or the fitted ``radius_``) and ``temperature``
+    parameters; ``contrastive__<option>`` parameters reach the constructor
+    through skorch's routing (they override the top-level ones).
+
+    Parameters
+    ----------
+    loss : str or callable, default='supcon'
+        A name from :data:`CONTRASTIVE_LOSSES` or a function
+        ``f(features, targets, *, radius, temperature) -> scalar Tensor``.
+    radius : float, default=0.0
+        Positive pairs have targets within this Euclidean distance, in the units
+        of ``targets * target_scale`` (``>= 0``).
+    temperature : float, default=0.1
+        Temperature of the cosine similarities (``> 0``).
+    target_scale : array-like of shape (n_targets,) or None, default=None
+        Multiplies the targets before distances are taken. The estimator trains
+        on standardised targets and passes their standard deviations here, so
+        that ``radius`` stays in the user's target units. Stored as a buffer,
+        so it follows the criterion to the network's device (no copy per batch).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from hyperspectral_cl.losses import ContrastiveCriterion
+    >>> criterion = ContrastiveCriterion("supcon", radius=0.1, temperature=0.5)
+    >>> features, targets = torch.randn(8, 4), torch.rand(8, 2)
+    >>> loss = criterion(features, targets)
+    >>> loss.ndim
+    0
+    """
+
+    def __init__(self, loss="supcon", radius=0.0, temperature=0.1, target_scale=None):
+        super().__init__()
+        self.loss = loss
+        self.loss_fn = get_contrastive_loss(loss)
+        self.radius = float(check_scalar(radius, "radius", min_val=0.0))
+        self.temperature = float(check_scalar(temperature, "temperature", min_val=0.0, include_min=False))
+        scale = torch.ones(1) if target_scale is None else torch.as_tensor(
+            np.asarray(target_scale, dtype=np.float32)).reshape(-1)
+        if not bool(torch.isfinite(scale).all()) or bool((scale <= 0).any()):
+            raise ValueError(f"target_scale must be positive and finite, got {target_scale!r}")
+        self.register_buffer("target_scale", scale)
+
+    def forward(self, features, targets):
+        """Loss of ``features`` (M, d) whose rows have ``targets`` (M,) or (M, n_targets)."""
+        if targets.ndim == 1:
+            targets = targets[:, None]
+        return self.loss_fn(features, targets * self.target_scale, radius=self.radius, temperature=self.temperature)
+
+    def extra_repr(self):
+        name = self.loss if isinstance(self.loss, str) else getattr(self.loss, "__name__", repr(self.loss))
+        return f"loss={name!r}, radius={self.radius:.4g}, temperature={self.temperature:.4g}"

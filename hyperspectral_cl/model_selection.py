@@ -25,7 +25,7 @@ from sklearn.utils import check_random_state
 
 from ._validation import check_scalar
 
-__all__ = ["SpatialBlockSplit", "leakage_report", "test_overlap_fraction"]
+__all__ = ["SpatialBlockSplit", "leakage_report", "spatial_holdout", "test_overlap_fraction"]
 
 
 def _check_coords(groups, n_samples=None, name="groups"):
@@ -278,6 +278,87 @@ class SpatialBlockSplit(BaseCrossValidator):
                     f"test windows are removed; use more blocks, a smaller buffer or a larger scene"
                 )
             yield train, test
+
+
+def spatial_holdout(coords, window_size, *, test_size=0.15, n_blocks="auto", buffer=None, random_state=None):
+    """Hold out whole spatial blocks, with a buffer: a single train/test split of overlapping windows.
+
+    The windows' centres are binned into an ``n_blocks`` grid (as
+    :class:`SpatialBlockSplit` does); blocks are drawn at random, without
+    replacement, until they hold at least ``test_size`` of the windows. The
+    windows of the drawn blocks are the test set; the training set is every
+    other window whose footprint stays more than ``buffer`` pixels away from
+    every test window. Several scattered blocks, rather than one, keep the
+    held-out set representative of the scene.
+
+    Parameters
+    ----------
+    coords : array-like of shape (n_windows, 2)
+        Window top-left corners (``coords`` from :meth:`Scene.windows`).
+    window_size : int
+        Side of the windows (or of the centre patches a model sees), in pixels.
+    test_size : float, default=0.15
+        Smallest share of the windows to hold out, in (0, 1).
+    n_blocks : int, tuple of int or 'auto', default='auto'
+        Block grid over the extent of the window centres. ``'auto'``: blocks
+        about two windows wide along each axis, between 2 and 5 of them (a
+        block much narrower than a window would lose most of its neighbours
+        to the buffer).
+    buffer : int or None, default=None
+        Gap, in pixels, between training and test footprints; None: ``window_size // 2``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the choice of blocks.
+
+    Returns
+    -------
+    train, test : ndarray of int
+        Sorted indices into ``coords``.
+
+    Raises
+    ------
+    ValueError
+        When the windows fall in fewer than two blocks, or the buffer leaves no
+        training window.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rows, cols = np.meshgrid(np.arange(40), np.arange(40), indexing="ij")
+    >>> coords = np.stack([rows.ravel(), cols.ravel()], axis=1)
+    >>> train, test = spatial_holdout(coords, 5, test_size=0.2, random_state=0)
+    >>> test_overlap_fraction(train, test, coords, 5)
+    0.0
+    """
+    check_scalar(test_size, "test_size", min_val=0.0, max_val=1.0, include_min=False, include_max=False)
+    coords = _check_coords(coords, name="coords")
+    if isinstance(n_blocks, str) and n_blocks == "auto":
+        size = int(check_scalar(window_size, "window_size", kind=Integral, min_val=1))
+        extent = coords.max(axis=0) - coords.min(axis=0) + 1
+        n_blocks = tuple(int(np.clip(e // (2 * size), 2, 5)) for e in extent)
+    splitter = SpatialBlockSplit(window_size, n_blocks=n_blocks, buffer=buffer)
+    size, _, _, gap = splitter._params()
+    blocks = splitter.block_labels(coords)
+    occupied = np.unique(blocks)
+    if occupied.size < 2:
+        raise ValueError(
+            f"the {len(coords)} windows fall in {occupied.size} block of the {n_blocks!r} grid; a spatial hold-out "
+            "needs windows in at least two blocks"
+        )
+    order = check_random_state(random_state).permutation(occupied)
+    counts = np.cumsum(np.bincount(blocks)[order])
+    # the fewest blocks holding test_size of the windows, always leaving one block for training
+    n_test_blocks = min(int(np.searchsorted(counts, test_size * len(coords))) + 1, occupied.size - 1)
+    is_test = np.isin(blocks, order[:n_test_blocks])
+    test = np.flatnonzero(is_test)
+    origin, shape = _extent(coords, size, grow=gap)
+    near_test = _footprint_mask(coords[test], size, origin, shape, grow=gap)
+    train = np.flatnonzero(~is_test & ~_windows_touching(near_test, coords, size, origin))
+    if train.size == 0:
+        raise ValueError(
+            f"no training window is left once the windows within buffer={gap} pixels of the held-out blocks are "
+            "removed; use a smaller test_size, more blocks or a smaller buffer"
+        )
+    return train, test
 
 
 def test_overlap_fraction(train, test, coords, window_size):

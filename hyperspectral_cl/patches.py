@@ -244,11 +244,14 @@ class PatchExtractor(TransformerMixin, BaseEstimator):
         ``'l2'`` scales every pixel's spectrum to unit L2 norm before
         standardisation, which removes multiplicative illumination effects
         (shading, a spatial illumination pattern); None keeps reflectance levels.
-    standardize : bool, default=True
+    standardize : bool, default=False
         Whether to standardise each band to zero mean and unit variance with
         statistics learned in :meth:`fit` over the training patches (so
         cross-validation does not leak test statistics). Bands with zero variance
-        are only centred.
+        are only centred. Off by default: :class:`~hyperspectral_cl.ContrastivePatchRegressor`
+        standardises inside its network, *after* its augmentations, so that
+        physical transforms (Hapke, atmospheric) see the values you passed;
+        turn it on to feed standardised patches to your own model.
 
     Attributes
     ----------
@@ -270,7 +273,7 @@ class PatchExtractor(TransformerMixin, BaseEstimator):
     (4, 1, 30, 10, 10)
     """
 
-    def __init__(self, patch_size=10, spectrum_norm=None, standardize=True):
+    def __init__(self, patch_size=10, spectrum_norm=None, standardize=False):
         self.patch_size = patch_size
         self.spectrum_norm = spectrum_norm
         self.standardize = standardize

@@ -12,9 +12,11 @@ from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor, load_wei
 accelerate = pytest.importorskip("accelerate")
 from skorch.hf import AccelerateMixin  # noqa: E402
 
+from hyperspectral_cl.accelerate import AcceleratedContrastivePatchRegressor as AcceleratedRegressor  # noqa: E402
 
-class AcceleratedRegressor(AccelerateMixin, ContrastivePatchRegressor):
-    """ContrastivePatchRegressor trained through an ``accelerate.Accelerator``."""
+
+class NaivelyAccelerated(AccelerateMixin, ContrastivePatchRegressor):
+    """The mixin alone replaces the contrastive training step."""
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +53,14 @@ def test_an_accelerated_model_is_saved_as_a_plain_regressor(patches, tmp_path):
         loaded = load_weights(tmp_path / "net.pt", device="cpu")
     assert type(loaded) is ContrastivePatchRegressor
     np.testing.assert_array_equal(loaded.predict(P), net.predict(P))
+
+
+def test_mixing_accelerate_in_directly_is_refused_instead_of_dropping_the_contrastive_term(patches):
+    P, y = patches
+    net = NaivelyAccelerated("li", accelerator=accelerate.Accelerator(cpu=True),
+                             **tiny_net_params(alpha=0.5, batch_size=16))
+    with pytest.raises(TypeError, match="AcceleratedContrastivePatchRegressor"):
+        net.fit(P, y)
+    # without the contrastive term there is nothing to drop
+    NaivelyAccelerated("li", accelerator=accelerate.Accelerator(cpu=True),
+                       **tiny_net_params(alpha=0.0, batch_size=16)).fit(P, y)

@@ -130,7 +130,7 @@ def test_physical_transforms_with_patch_extractor_statistics():
     rng = np.random.default_rng(0)
     windows = rng.uniform(0.05, 0.6, (48, 7, 7, 16)).astype(np.float32)
     y = rng.random((48, 2)).astype(np.float32)
-    pe = PatchExtractor(5).fit(windows)
+    pe = PatchExtractor(5, standardize=True).fit(windows)
     X = pe.transform(windows)
     aug = make_augmentation(["hapke", "atmospheric"], band_mean=pe.mean_, band_scale=pe.scale_)
     assert all(np.array_equal(t.band_mean, pe.mean_) for t in aug.transforms)

@@ -114,10 +114,29 @@ def test_same_seed_same_initial_weights(name):
     "cls,n_features,params",
     [(Hamida, 36_540, 140_243), (Li, 253_440, 775_203), (Atik, 346_528, 1_041_667), (Varahagiri, 64, 416_419)],
 )
-def test_default_architectures_match_the_published_sizes(cls, n_features, params):
-    net = cls(224, 10, 3)
+def test_published_architectures_match_the_published_sizes(cls, n_features, params):
+    net = cls(224, 10, 3, **({} if cls is Varahagiri else {"pooling": None}))
     assert net.n_features == n_features
     assert n_params(net) == params
+
+
+@pytest.mark.parametrize("cls,channels,depth,side", [(Hamida, 35, 29, 6), (Li, 32, 220, 6), (Atik, 16, 442, 7)])
+def test_pooled_features_are_the_pixel_average_of_the_maps(cls, channels, depth, side):
+    torch.manual_seed(0)
+    pooled, flat = cls(224, 10, 3), cls(224, 10, 3, pooling=None)
+    flat.load_state_dict({k: v for k, v in pooled.state_dict().items() if not k.startswith("regressor")},
+                         strict=False)
+    assert pooled.n_features == channels * depth  # the default: maps averaged over pixels
+    assert flat.n_features == channels * depth * side * side
+    x = torch.randn(2, 1, 224, 10, 10)
+    maps = flat.features(x).reshape(2, channels, depth, side, side)
+    torch.testing.assert_close(pooled.features(x), maps.mean(dim=(3, 4)).flatten(1), rtol=1e-5, atol=1e-6)
+    assert pooled(x)[0].shape == (2, 3)
+
+
+def test_unknown_pooling_is_refused():
+    with pytest.raises(ValueError, match="unknown pooling 'max'"):
+        Li(20, 5, 1, pooling="max")
 
 
 def test_hamida_spectral_length_by_hand():
@@ -175,7 +194,7 @@ def test_luo_at_3x3_is_the_papers_single_image():
 
 def test_atik_concatenates_both_streams_along_the_spectral_axis():
     torch.manual_seed(0)
-    net = Atik(20, 5, 2, n_filters=3)
+    net = Atik(20, 5, 2, n_filters=3, pooling=None)
     x = torch.randn(2, 1, 20, 5, 5)
     a = torch.relu(net.stream5(x))  # (2, 3, 16, 2, 2)
     b = torch.relu(net.stream3(x))  # (2, 3, 18, 2, 2)
@@ -292,8 +311,9 @@ def fitted():
     for name in NAMES:
         X, y = regression_problem(*FIT_SHAPES[name])
         net = ContrastivePatchRegressor(
-            name, alpha=0.1, augment="flip", max_epochs=25, batch_size=32, random_state=0,
-            optimizer=torch.optim.Adam, lr=3e-3, **{f"module__{k}": v for k, v in SMALL[name].items()},
+            name, alpha=0.1, augment="flip", max_epochs=40, batch_size=32, random_state=0,
+            optimizer=torch.optim.Adam, lr=3e-3, ridge=None,  # the backbone alone must learn
+            **{f"module__{k}": v for k, v in SMALL[name].items()},
         ).fit(X, y)
         out[name] = (net, X, y)
     return out
@@ -313,7 +333,7 @@ def test_pickled_fitted_estimator_predicts_the_same(fitted, name):
     net, X, _ = fitted[name]
     clone = pickle.loads(pickle.dumps(net))
     np.testing.assert_array_equal(clone.predict(X), net.predict(X))
-    assert type(clone.module_) is get_backbone(name)
+    assert type(clone.module_.backbone) is get_backbone(name)
 
 
 def test_augmented_pass_leaves_batchnorm_statistics_to_real_data():
@@ -326,7 +346,7 @@ def test_augmented_pass_leaves_batchnorm_statistics_to_real_data():
         if "running" in key or "num_batches" in key:
             torch.testing.assert_close(con.module_.state_dict()[key], value, msg=key)
     # and the statistics did move away from their initial values (the check is not vacuous)
-    assert not torch.allclose(base.module_.conv3d[1].running_mean, torch.zeros(8))
+    assert not torch.allclose(base.module_.backbone.conv3d[1].running_mean, torch.zeros(8))
 
 
 def test_frozen_batchnorm_stats_restores_momentum_and_counter():
@@ -355,7 +375,8 @@ def test_a_users_own_module_class_works_and_can_be_registered():
     X, y = regression_problem(10, 3, n=40)
     net = ContrastivePatchRegressor(MeanSpectrumNet, module__hidden=4, max_epochs=2, batch_size=20,
                                     random_state=0).fit(X, y)
-    assert net.module_.out.in_features == 4 and net.predict(X).shape == y.shape
+    assert net.module_.backbone.out.in_features == 4 and net.predict(X).shape == y.shape
+    assert net.module_.ridge == "blend"  # the blend needs no particular output layer
 
     try:
         register_backbone("mean-spectrum-test")(MeanSpectrumNet)

@@ -46,7 +46,7 @@ def data():
 
 def make_net(**kw):
     # a transform object as augment, so that nested augment__ parameters exist
-    params = dict(max_epochs=1, batch_size=8, augment=SpectralShift(max_shift=2))
+    params = dict(max_epochs=1, batch_size=8, augment=SpectralShift(max_shift=2), optimizer__weight_decay=0.02)
     params.update(kw)
     return ContrastivePatchRegressor("li", **tiny_net_params(**params))
 
@@ -146,15 +146,15 @@ def test_nested_params_reach_module_optimizer_and_augment(data):
     W, Y, P = data
     net = make_net()
     deep = net.get_params(deep=True)
-    assert deep["augment__max_shift"] == 2 and deep["module__n_planes"] == 2 and deep["optimizer__momentum"] == 0.9
-    net.set_params(module__n_planes=3, optimizer__momentum=0.5, augment__max_shift=4, iterator_valid__batch_size=5)
+    assert deep["augment__max_shift"] == 2 and deep["module__n_planes"] == 2 and deep["optimizer__weight_decay"] == 0.02
+    net.set_params(module__n_planes=3, optimizer__weight_decay=0.5, augment__max_shift=4, iterator_valid__batch_size=5)
     deep = net.get_params(deep=True)
-    assert (deep["module__n_planes"], deep["optimizer__momentum"], deep["augment__max_shift"]) == (3, 0.5, 4)
+    assert (deep["module__n_planes"], deep["optimizer__weight_decay"], deep["augment__max_shift"]) == (3, 0.5, 4)
     assert deep["iterator_valid__batch_size"] == 5
     net.fit(P, Y)
     # each nested value is used by the object it is meant for
-    assert net.module_.conv1.out_channels == 3
-    assert net.optimizer_.param_groups[0]["momentum"] == 0.5
+    assert net.module_.backbone.conv1.out_channels == 3
+    assert net.optimizer_.param_groups[0]["weight_decay"] == 0.5
     assert net.augment_.max_shift == 4
     # augment__ after fit updates the transform the training uses
     net.set_params(augment__max_shift=1)
@@ -168,14 +168,14 @@ def test_nested_params_reach_module_optimizer_and_augment(data):
 def test_pipeline_nested_params_and_clone_independence(data):
     W, Y, _ = data
     pipe = make_pipe()
-    pipe.set_params(net__module__n_planes=3, net__optimizer__momentum=0.3, net__augment__max_shift=3,
+    pipe.set_params(net__module__n_planes=3, net__optimizer__weight_decay=0.3, net__augment__max_shift=3,
                     patchextractor__patch_size=5)
     deep = pipe.get_params(deep=True)
-    assert deep["net__module__n_planes"] == 3 and deep["net__optimizer__momentum"] == 0.3
+    assert deep["net__module__n_planes"] == 3 and deep["net__optimizer__weight_decay"] == 0.3
     assert deep["net__augment__max_shift"] == 3 and deep["patchextractor__patch_size"] == 5
     # what GridSearchCV does: clone, then set a nested parameter; the original must not change
     tuned = clone(pipe).set_params(net__augment__max_shift=1).fit(W, Y)
-    assert tuned[-1].augment_.max_shift == 1 and tuned[-1].module_.conv1.out_channels == 3
+    assert tuned[-1].augment_.max_shift == 1 and tuned[-1].module_.backbone.conv1.out_channels == 3
     assert pipe.get_params(deep=True)["net__augment__max_shift"] == 3
 
 
@@ -251,7 +251,7 @@ def test_refit_with_new_shapes_rebuilds_the_network(data):
     y2 = np.asarray(Y[:, 0])
     net.fit(P2, y2)
     assert (net.n_bands_in_, net.patch_size_, net.n_targets_, net.y_ndim_) == (8, 7, 1, 1)
-    assert net.module_.regressor.out_features == 1 and net.y_mean_.shape == (1,)
+    assert net.module_.backbone.regressor.out_features == 1 and net.y_mean_.shape == (1,)
     assert len(net.history) == 2  # a fresh history, not the old one continued
     pred = net.predict(P2)
     assert pred.shape == (N,) and np.isfinite(pred).all()
@@ -262,7 +262,7 @@ def test_refit_with_new_shapes_rebuilds_the_network(data):
 def test_transformers_refit_with_new_shapes(data):
     W, _, _ = data
     W2 = np.random.default_rng(1).random((10, 9, 8, 5))
-    pe = PatchExtractor(PATCH).fit(W)
+    pe = PatchExtractor(PATCH, standardize=True).fit(W)
     pe.fit(W2)
     assert pe.n_bands_in_ == 5 and pe.window_shape_ == (9, 8) and pe.mean_.shape == (5,)
     assert pe.transform(W2).shape == (10, 1, 5, PATCH, PATCH)

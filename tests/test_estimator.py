@@ -1,4 +1,5 @@
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -13,9 +14,11 @@ from skorch.dataset import ValidSplit
 
 from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor, TrainingDivergedError
 from hyperspectral_cl._torch_utils import frozen_batchnorm_stats
-from hyperspectral_cl.augment import RandomFlip
+from hyperspectral_cl.augment import AtmosphericCompensation, HapkeScattering, RandomFlip
 from hyperspectral_cl.backbones import Backbone
-from hyperspectral_cl.losses import supcon_contrastive_loss
+from hyperspectral_cl.estimator import OverlappingValidationWarning
+from hyperspectral_cl.losses import ContrastiveCriterion, supcon_contrastive_loss
+from hyperspectral_cl.model_selection import spatial_holdout, test_overlap_fraction
 
 
 def make_model(patch=5, **kw):
@@ -89,7 +92,7 @@ def test_clone_and_params_round_trip():
     assert params["backbone"] == "li" and params["module__n_planes"] == 4 and "module" not in params
     cloned = clone(net)
     for key in ("backbone", "alpha", "radius", "temperature", "module__n_planes", "optimizer__weight_decay",
-                "augment", "optimizer__momentum", "iterator_train__shuffle"):
+                "augment", "iterator_train__shuffle"):
         assert getattr(cloned, key) == getattr(net, key)
     cloned.set_params(alpha=0.7, module__n_planes=8)
     assert cloned.alpha == 0.7 and cloned.module__n_planes == 8 and net.alpha == 0.3
@@ -124,13 +127,23 @@ def test_inputs_never_modified(windows):
     make_model().fit(X, y).predict(X)
 
 
-def test_history_reports_both_terms(patches):
+def test_history_reports_both_terms_and_validates_on_the_regression_loss_alone(patches):
     X, y = patches
-    net = ContrastivePatchRegressor("li", **tiny_net_params(train_split=ValidSplit(4), alpha=0.5)).fit(X, y)
+    net = ContrastivePatchRegressor("li", **tiny_net_params(train_split=ValidSplit(4), alpha=0.5, ridge=None,
+                                                            early_stopping=False)).fit(X, y)
     row = net.history[-1]
-    for key in ("train_loss", "train_mse", "train_contrastive", "valid_loss", "valid_mse", "valid_contrastive"):
+    for key in ("train_loss", "train_mse", "train_contrastive", "valid_loss"):
         assert np.isfinite(row[key]), key
+    assert "valid_contrastive" not in row and "valid_mse" not in row
     np.testing.assert_allclose(row["train_loss"], row["train_mse"] + 0.5 * row["train_contrastive"], rtol=1e-4)
+    # valid_loss is the MSE (standardised targets) of the final network on ValidSplit(4)'s rows, the first
+    # quarter: no augmentation, no contrastive term, the same number every time it is computed
+    valid = np.arange(len(X) // 4)
+    net.module_.eval()
+    with torch.no_grad():
+        pred = net.module_(torch.as_tensor(X[valid]))[0].numpy()
+    expected = np.mean((pred - (y[valid] - net.y_mean_) / net.y_scale_) ** 2)
+    np.testing.assert_allclose(row["valid_loss"], expected, rtol=1e-5)
 
 
 class CountingLi(Backbone):
@@ -154,7 +167,7 @@ def test_baseline_runs_a_single_pass(patches, alpha, augment, passes):
     X, y = patches
     CountingLi.calls = 0
     ContrastivePatchRegressor(CountingLi, alpha=alpha, augment=augment, max_epochs=1, batch_size=len(X),
-                              random_state=0).fit(X, y)
+                              random_state=0, early_stopping=False).fit(X, y)
     assert CountingLi.calls == passes
 
 
@@ -165,14 +178,17 @@ def test_loss_equals_mse_plus_alpha_contrastive(patches):
                                                             augment=RandomFlip(p=1.0), max_epochs=1)).fit(X, y)
     Xt = torch.as_tensor(X)
     yt = torch.as_tensor((y - net.y_mean_) / net.y_scale_)
-    net.module_.eval()
     with torch.no_grad():
         pred, f = net.module_(Xt)
         _, f_aug = net.module_(Xt.flip(-1).flip(-2))
-        expected = torch.mean((pred - yt) ** 2) + 0.3 * supcon_contrastive_loss(
+        mse = torch.mean((pred - yt) ** 2)
+        # the radius is in raw target units: the criterion rescales the standardised targets
+        expected = mse + 0.3 * supcon_contrastive_loss(
             torch.cat([f, f_aug]), torch.cat([torch.as_tensor(y)] * 2), radius=0.02, temperature=0.2)
-        got = net.get_loss(net.module_(Xt), yt, X=Xt, training=False)
-    np.testing.assert_allclose(got.item(), expected.item(), rtol=1e-5)
+        got, _ = net.get_training_loss(Xt, yt)
+        np.testing.assert_allclose(got.item(), expected.item(), rtol=1e-5)
+        # validation: the regression loss alone
+        np.testing.assert_allclose(net.get_loss(net.module_(Xt), yt, training=False).item(), mse.item(), rtol=1e-6)
 
 
 def test_default_radius_hits_the_positive_fraction(windows):
@@ -309,3 +325,153 @@ def test_tags():
     tags = ContrastivePatchRegressor(random_state=0).__sklearn_tags__()
     assert tags.target_tags.multi_output and not tags.input_tags.two_d_array and not tags.non_deterministic
     assert ContrastivePatchRegressor().__sklearn_tags__().non_deterministic
+
+
+# ----------------------------------------------------------------------------- the default recipe
+def test_default_recipe_components():
+    net = ContrastivePatchRegressor()
+    assert net.optimizer is torch.optim.AdamW and net.lr == 1e-3 and net.batch_size == 64
+    names = dict(net.get_default_callbacks())
+    assert {"lr_schedule", "gradient_clipping", "early_stopping"} <= set(names)
+    assert "early_stopping" not in dict(ContrastivePatchRegressor(early_stopping=False).get_default_callbacks())
+
+
+def test_early_stopping_holds_out_spatial_blocks_given_positions(scene):
+    X, y, coords = scene.windows(5)
+    P = PatchExtractor(5).fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OverlappingValidationWarning)
+        net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1)).fit(P, y, groups=coords)
+    valid = net.validation_indices_
+    assert len(valid) >= 0.15 * len(P)
+    # the hold-out is spatial_holdout's, whose training windows share no pixel with a validation window
+    seed = np.random.SeedSequence([0, 1]).generate_state(1)[0]
+    kept, held = spatial_holdout(coords, 5, random_state=np.random.RandomState(seed))
+    np.testing.assert_array_equal(valid, held)
+    assert test_overlap_fraction(kept, held, coords, 5) == 0.0
+    # the same through a Pipeline, with positions routed to the net
+    model = make_model(max_epochs=1).fit(X, y, net__groups=coords)
+    np.testing.assert_array_equal(model[-1].validation_indices_, valid)
+
+
+def test_early_stopping_without_positions_warns_about_overlap(patches):
+    X, y = patches
+    with pytest.warns(OverlappingValidationWarning, match="groups=coords"):
+        net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1)).fit(X, y)
+    assert len(net.validation_indices_) == round(0.15 * len(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OverlappingValidationWarning)
+        off = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1, early_stopping=False)).fit(X, y)
+        small = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1)).fit(X[:99], y[:99])  # 'auto'
+        given = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1, train_split=ValidSplit(4))).fit(X, y)
+    assert off.validation_indices_ is None and small.validation_indices_ is None
+    np.testing.assert_array_equal(given.validation_indices_, np.arange(len(X) // 4))  # ValidSplit's rows
+    assert np.isfinite(given.history[-1, "valid_loss"])
+
+
+def test_early_stopping_is_deterministic_under_random_state(scene):
+    X, y, coords = scene.windows(5)
+    P = PatchExtractor(5).fit_transform(X)
+    fit = lambda: ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=3)).fit(P, y, groups=coords)  # noqa: E731
+    a, b = fit(), fit()
+    np.testing.assert_array_equal(a.validation_indices_, b.validation_indices_)
+    np.testing.assert_array_equal(a.predict(P), b.predict(P))
+    assert a.history[:, "valid_loss"] == b.history[:, "valid_loss"]
+
+
+def test_bad_groups_for_early_stopping(patches):
+    X, y = patches
+    with pytest.raises(ValueError, match="groups has 3 rows for"):
+        ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1)).fit(X, y, groups=np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("params,match,exc", [
+    (dict(early_stopping="yes"), "early_stopping must be True, False or 'auto'", ValueError),
+    (dict(validation_fraction=1.0), "validation_fraction must be < 1", ValueError),
+    (dict(n_iter_no_change=0), "n_iter_no_change must be >= 1", ValueError),
+    (dict(spectrum_norm="max"), "spectrum_norm must be None or 'l2'", ValueError),
+    (dict(standardize_inputs="yes"), "standardize_inputs must be True or False", TypeError),
+])
+def test_bad_recipe_parameters(patches, params, match, exc):
+    X, y = patches
+    with pytest.raises(exc, match=match):
+        ContrastivePatchRegressor("li", **tiny_net_params(**params)).fit(X, y)
+
+
+# ----------------------------------------------------------------------------- the contrastive criterion
+def test_contrastive_criterion_is_built_once_and_routed(patches):
+    X, y = patches
+    net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1, temperature=0.3, radius=0.05,
+                                                            early_stopping=False)).fit(X, y)
+    assert isinstance(net.contrastive_, ContrastiveCriterion)
+    assert (net.contrastive_.temperature, net.contrastive_.radius) == (0.3, 0.05)
+    torch.testing.assert_close(net.contrastive_.target_scale, torch.as_tensor(net.y_scale_))
+    routed = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1, contrastive="paper",
+                                                               contrastive__temperature=0.7,
+                                                               early_stopping=False)).fit(X, y)
+    assert routed.contrastive_.temperature == 0.7 and routed.contrastive_.loss == "paper"
+    routed.set_params(contrastive__radius=0.2)  # skorch re-initialises the criterion
+    assert routed.contrastive_.radius == 0.2
+    assert clone(routed).get_params()["contrastive__temperature"] == 0.7
+
+
+def test_a_users_contrastive_criterion_class(patches):
+    X, y = patches
+
+    class Recording(ContrastiveCriterion):
+        calls = []
+
+        def __init__(self, margin=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.margin = margin
+
+        def forward(self, features, targets):
+            type(self).calls.append((features.shape, self.margin))
+            return super().forward(features, targets)
+
+    net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1, contrastive=Recording,
+                                                            contrastive__margin=0.5, batch_size=len(X),
+                                                            early_stopping=False)).fit(X, y)
+    assert Recording.calls and Recording.calls[0][1] == 0.5
+    assert Recording.calls[0][0][0] == 2 * len(X)  # both views
+    assert isinstance(net.contrastive_, Recording)
+
+
+def test_the_contrastive_term_lives_in_the_training_step_only(patches):
+    X, y = patches
+    net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1, early_stopping=False)).fit(X, y)
+    Xt, yt = torch.as_tensor(X[:16]), torch.as_tensor((y[:16] - net.y_mean_) / net.y_scale_)
+    with torch.no_grad():
+        pred = net.module_(Xt)
+        assert net.get_loss(pred, yt, X=Xt, training=True) == torch.mean((pred[0] - yt) ** 2)
+        train_loss, _ = net.get_training_loss(Xt, yt)
+    assert train_loss > net.get_loss(pred, yt)  # alpha x a positive contrastive term on top
+
+
+class RecordingHapke(HapkeScattering):
+    """Hapke scattering that records what it is applied to."""
+
+    seen = []
+
+    def apply(self, x, generator):
+        type(self).seen.append(x.detach().clone())
+        return super().apply(x, generator)
+
+
+def test_physical_augmentations_see_reflectance_in_a_default_pipeline_inside_cross_validation():
+    rng = np.random.default_rng(0)
+    windows = rng.uniform(0.05, 0.6, (60, 5, 5, 12)).astype(np.float32)
+    y = rng.random((60, 2)).astype(np.float32)
+    RecordingHapke.seen.clear()
+    model = make_pipeline(PatchExtractor(5), ContrastivePatchRegressor(
+        "li", augment=RecordingHapke(), **tiny_net_params(max_epochs=1, batch_size=20)))
+    scores = cross_val_score(model, windows, y, cv=KFold(3))
+    assert np.isfinite(scores).all() and len(RecordingHapke.seen) == 3 * 2  # 3 folds x 2 batches
+    raw = windows.transpose(0, 3, 1, 2).reshape(60, -1)
+    for x in RecordingHapke.seen:  # every augmented batch is made of the user's reflectance windows
+        rows = x.reshape(len(x), -1).numpy()
+        assert all((np.abs(raw - r).max(axis=1) == 0).any() for r in rows)
+    # the Hapke identity holds through the pipeline: at the reference geometry the view is the patch itself
+    x = RecordingHapke.seen[0]
+    torch.testing.assert_close(HapkeScattering(min_angle=30.0, max_angle=30.0)(x), x)
+    torch.testing.assert_close(AtmosphericCompensation(max_angle=0.0)(x), x)

@@ -62,7 +62,7 @@ def test_odd_window_and_patch_share_centre(rng):
 def test_standardisation_uses_fit_statistics_only(rng):
     Xtr = rng.normal(3.0, 2.0, size=(50, 6, 6, 4))
     Xte = rng.normal(10.0, 5.0, size=(10, 6, 6, 4))
-    pe = PatchExtractor(patch_size=4).fit(Xtr)
+    pe = PatchExtractor(patch_size=4, standardize=True).fit(Xtr)
     crop = Xtr[:, 1:5, 1:5, :].reshape(-1, 4)
     np.testing.assert_allclose(pe.mean_, crop.mean(0), rtol=1e-5)
     np.testing.assert_allclose(pe.scale_, crop.std(0), rtol=1e-5)
@@ -77,7 +77,7 @@ def test_standardisation_uses_fit_statistics_only(rng):
 def test_constant_band_is_centred_not_divided_by_zero(rng):
     X = rng.random((8, 5, 5, 3))
     X[..., 1] = 7.0
-    out = PatchExtractor(patch_size=5).fit_transform(X)
+    out = PatchExtractor(patch_size=5, standardize=True).fit_transform(X)
     assert np.isfinite(out).all()
     np.testing.assert_allclose(out[:, 0, 1], 0.0, atol=1e-6)
 

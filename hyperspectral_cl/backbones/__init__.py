@@ -15,7 +15,7 @@ name            paper                                         class
 """
 
 from .atik import Atik
-from .base import BACKBONES, Backbone, get_backbone, list_backbones, register_backbone
+from .base import BACKBONES, Backbone, MapBackbone, get_backbone, list_backbones, register_backbone
 from .hamida import Hamida
 from .li import Li
 from .luo import Luo
@@ -28,6 +28,7 @@ __all__ = [
     "Hamida",
     "Li",
     "Luo",
+    "MapBackbone",
     "Varahagiri",
     "get_backbone",
     "list_backbones",

@@ -7,7 +7,7 @@ from torch import nn
 
 from .._validation import unknown_name_error
 
-__all__ = ["Backbone", "BACKBONES", "get_backbone", "list_backbones", "register_backbone"]
+__all__ = ["Backbone", "BACKBONES", "MapBackbone", "get_backbone", "list_backbones", "register_backbone"]
 
 #: name -> backbone class. Fill it with :func:`register_backbone`.
 BACKBONES = {}
@@ -219,3 +219,50 @@ class Backbone(nn.Module):
         if self.head_kind == "simplex":
             out = torch.softmax(out, dim=1)
         return out, (f if self.projector is None else self.projector(f))
+
+
+POOLINGS = ("avg", None)
+
+
+class MapBackbone(Backbone):
+    """A backbone whose last layer is a stack of 3-D maps ``(N, C, D, H, W)``.
+
+    Subclasses implement :meth:`feature_maps` and call :meth:`build_map_head`
+    with the maps' shape; :meth:`features` turns the maps into the feature
+    vector, as chosen by ``pooling``.
+
+    Parameters
+    ----------
+    pooling : {'avg', None}, default='avg'
+        ``'avg'``: average the maps over the patch's pixels, giving ``C x D``
+        features (channels x remaining spectral positions); the convolutions
+        still see the spatial context. ``None``: flatten the whole maps
+        (``C x D x H x W`` features), as the published architectures do. Averaging
+        suits window-mean labels (the mean over pixels of a per-pixel response),
+        keeps the regression head and the contrastive embedding small (on
+        ``li`` at 224 bands and 10 x 10 patches: 7,040 features instead of
+        253,440), and was what made adaptive optimisers train stably in the
+        package's measurements (``benchmarks/recipe_stability.py``).
+    **options
+        Passed to :class:`Backbone`.
+    """
+
+    def __init__(self, n_bands, patch_size, n_targets, pooling="avg", **options):
+        super().__init__(n_bands, patch_size, n_targets, **options)
+        if pooling not in POOLINGS:
+            raise unknown_name_error("pooling", pooling, ["avg", "None"])
+        self.pooling = pooling
+
+    def feature_maps(self, x):
+        """The last maps of the network: ``(N, 1, B, S, S) -> (N, C, D, H, W)``."""
+        raise TypeError(f"{type(self).__name__} does not define feature_maps(x); map backbones must implement it")
+
+    def build_map_head(self, channels, depth, side):
+        """Create the heads for maps of ``channels x depth x side x side`` values."""
+        self.build_head(channels * depth if self.pooling == "avg" else channels * depth * side * side)
+
+    def features(self, x):
+        maps = self.feature_maps(x)
+        if self.pooling == "avg":
+            maps = maps.mean(dim=(3, 4))
+        return maps.flatten(1)

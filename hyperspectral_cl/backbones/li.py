@@ -6,21 +6,23 @@ with 3D convolutional neural network", Remote Sensing 9(1):67, 2017.
 
 from torch import nn
 
-from .base import Backbone, check_positive_int, init_relu_convs, register_backbone
+from .base import MapBackbone, check_positive_int, init_relu_convs, register_backbone
 
 __all__ = ["Li"]
 
 
 @register_backbone("li")
-class Li(Backbone):
+class Li(MapBackbone):
     """Li et al. (2017) 3-D CNN.
 
     ``Conv3d(1, n, (7, 3, 3), pad (1, 0, 0))`` -> ReLU ->
-    ``Conv3d(n, 2n, (3, 3, 3), pad (1, 0, 0))`` -> ReLU -> flatten -> linear head.
-    The convolutions shrink the spectral axis by 4 and each spatial axis by 4, so
-    the features are ``2n (B - 4) (S - 4)^2``-dimensional; they are what the
-    contrastive loss compares. Unlike a public version of this network, both
-    convolutions are followed by their ReLU (without them it is a linear model).
+    ``Conv3d(n, 2n, (3, 3, 3), pad (1, 0, 0))`` -> ReLU -> features -> linear head.
+    The convolutions shrink the spectral axis by 4 and each spatial axis by 4:
+    the maps are ``2n x (B - 4) x (S - 4)^2``. The features (what the contrastive
+    loss compares) are their average over pixels, ``2n (B - 4)`` values, or with
+    ``pooling=None`` the flattened maps, ``2n (B - 4) (S - 4)^2`` values (the
+    paper's). Unlike a public version of this network, both convolutions are
+    followed by their ReLU (without them it is a linear model).
 
     Parameters
     ----------
@@ -33,6 +35,8 @@ class Li(Backbone):
     n_planes : int, default=16
         Filters of the first convolution (the second has twice as many); 16 is
         the configuration of the paper's experiments.
+    pooling : {'avg', None}, default='avg'
+        See :class:`~hyperspectral_cl.backbones.MapBackbone`.
     head, projection_dim, projection_hidden
         See :class:`~hyperspectral_cl.backbones.Backbone`.
     """
@@ -42,17 +46,17 @@ class Li(Backbone):
     min_patch_size = 5
 
     def __init__(
-        self, n_bands, patch_size, n_targets, n_planes=16, head="linear", projection_dim=None, projection_hidden=256
+        self, n_bands, patch_size, n_targets, n_planes=16, pooling="avg", head="linear", projection_dim=None,
+        projection_hidden=256,
     ):
-        super().__init__(n_bands, patch_size, n_targets, head, projection_dim, projection_hidden)
+        super().__init__(n_bands, patch_size, n_targets, pooling=pooling, head=head, projection_dim=projection_dim,
+                         projection_hidden=projection_hidden)
         check_positive_int(n_planes, "n_planes")
         self.conv1 = nn.Conv3d(1, n_planes, (7, 3, 3), padding=(1, 0, 0))
         self.conv2 = nn.Conv3d(n_planes, 2 * n_planes, (3, 3, 3), padding=(1, 0, 0))
         self.act = nn.ReLU()
-        self.build_head(2 * n_planes * (n_bands - 4) * (patch_size - 4) ** 2)
+        self.build_map_head(2 * n_planes, n_bands - 4, patch_size - 4)
         init_relu_convs(self.conv1, self.conv2)
 
-    def features(self, x):
-        x = self.act(self.conv1(x))
-        x = self.act(self.conv2(x))
-        return x.flatten(1)
+    def feature_maps(self, x):
+        return self.act(self.conv2(self.act(self.conv1(x))))

@@ -1,6 +1,7 @@
 """The models compared: the five backbones x four variants, and the classical regressors beside them."""
 
 import numpy as np
+import torch
 from scipy.spatial.distance import pdist
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.linear_model import Ridge
@@ -9,12 +10,21 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from ..augment import make_augmentation
+from ..backbones import MapBackbone, get_backbone
 from ..estimator import ContrastivePatchRegressor
 from ..model_selection import SpatialBlockSplit
 from ..patches import MeanSpectrum, PatchExtractor
 from .presets import VARIANTS
 
-__all__ = ["CLASSICAL", "classical_search", "deep_pipeline", "inner_cv", "radius_grid", "search_grid"]
+__all__ = [
+    "CLASSICAL",
+    "classical_search",
+    "deep_pipeline",
+    "inner_cv",
+    "paper_recipe",
+    "radius_grid",
+    "search_grid",
+]
 
 RIDGE_ALPHAS = np.logspace(-6, 3, 10)
 MAX_PLS_COMPONENTS = 20
@@ -43,6 +53,33 @@ CLASSICAL = {
     "PLS, L2-normalised mean spectrum": ("l2", "pls"),
     "PLS, flattened window": ("flat", "pls"),
 }
+
+
+def paper_recipe(backbone, lr=1e-3):
+    """The training recipe of the paper (and of this package before 0.2): estimator parameters.
+
+    SGD with momentum 0.9 at a fixed rate, batch 256, the published architectures
+    (flattened maps, no pooling), no ridge skip connection, no early stopping, no
+    learning-rate schedule and no gradient clipping. Inputs are still standardised
+    per band (as ``PatchExtractor(standardize=True)`` did before 0.2).
+
+    Parameters
+    ----------
+    backbone : str or class
+        The backbone (``pooling`` is only set on those that have it).
+    lr : float, default=1e-3
+        The fixed learning rate (the package's former default).
+
+    Returns
+    -------
+    dict
+        Keyword arguments of :class:`~hyperspectral_cl.ContrastivePatchRegressor`.
+    """
+    params = dict(optimizer=torch.optim.SGD, optimizer__momentum=0.9, lr=lr, batch_size=256, ridge=None,
+                  early_stopping=False, callbacks__lr_schedule=None, callbacks__gradient_clipping=None)
+    if issubclass(get_backbone(backbone), MapBackbone):
+        params["module__pooling"] = None
+    return params
 
 
 def inner_cv(split, preset):

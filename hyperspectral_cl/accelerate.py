@@ -1,0 +1,50 @@
+"""ContrastivePatchRegressor trained through Hugging Face accelerate (mixed precision, several GPUs).
+
+skorch's ``AccelerateMixin`` replaces ``train_step_single`` with one that runs
+``infer`` and ``get_loss`` under the accelerator. The contrastive step of
+:class:`~hyperspectral_cl.ContrastivePatchRegressor` lives in
+``train_step_single``, so this class puts it back, inside the accelerator's
+autocast and backward. Needs the ``accelerate`` package (>= 0.21).
+"""
+
+from skorch.dataset import unpack_data
+from skorch.hf import AccelerateMixin
+
+from .estimator import ContrastivePatchRegressor
+
+__all__ = ["AcceleratedContrastivePatchRegressor"]
+
+
+class AcceleratedContrastivePatchRegressor(AccelerateMixin, ContrastivePatchRegressor):
+    """:class:`~hyperspectral_cl.ContrastivePatchRegressor` whose training runs through an ``accelerate.Accelerator``.
+
+    Parameters
+    ----------
+    accelerator : accelerate.Accelerator
+        Drives training: device placement, mixed precision, several processes
+        (``accelerate launch``). Leave ``device=None``.
+    *args, **kwargs
+        Those of :class:`~hyperspectral_cl.ContrastivePatchRegressor` and skorch's
+        ``AccelerateMixin`` (``unwrap_after_train``).
+
+    Notes
+    -----
+    With several processes each one draws its own batches and computes the
+    contrastive term over **its own** batch (features are not gathered across
+    devices): the effective batch is ``batch_size x n_processes``.
+
+    Examples
+    --------
+    >>> from accelerate import Accelerator                                   # doctest: +SKIP
+    >>> net = AcceleratedContrastivePatchRegressor("li", accelerator=Accelerator(), device=None)  # doctest: +SKIP
+    """
+
+    def train_step_single(self, batch, **fit_params):
+        """The contrastive training step under the accelerator's autocast, with its backward."""
+        Xi, yi = unpack_data(batch)
+        with self.accelerator.autocast():
+            loss, y_pred = self.get_training_loss(Xi, yi)
+            self.accelerator.backward(loss)
+        return {"loss": loss, "y_pred": y_pred}
+
+    train_step_single.contrastive_step = True

@@ -1,0 +1,222 @@
+"""The network a regressor trains: fitted input normalisation, a backbone, and ridge regression beside it.
+
+:class:`PatchNetwork` wraps any backbone (a registered one or a user's class)
+with the pieces every backbone needs and none should re-implement:
+
+* **Input normalisation fitted on the training patches**, applied *inside* the
+  network, so the augmentations of a contrastive step see the values the user
+  passed (reflectance, radiance...), as physical transforms need, and
+  standardisation happens after them: optional per-pixel L2 normalisation of
+  the spectrum, then per-band standardisation with the training patches'
+  statistics.
+* **Ridge regression on the mean spectrum**, the closed-form
+  :class:`~sklearn.linear_model.RidgeCV` solution on the training patches
+  (penalty chosen per target by efficient leave-one-out), kept fixed, and
+  combined with the backbone in one of two ways (``ridge``):
+
+  - ``'blend'``: the backbone is trained on its own; the prediction is
+    ``ridge + w * (backbone - ridge)``, with one weight ``w`` in [0, 1] per
+    target chosen on held-out windows after training (:meth:`fit_blend`). The
+    model is then never worse than ridge on those windows, and a backbone that
+    learns what ridge cannot takes over.
+  - ``'residual'``: the prediction is ridge plus the backbone's output, whose
+    output layer starts at zero: before the first epoch the network *is*
+    ridge regression, and training learns what ridge misses.
+
+Everything fitted is a buffer: it travels with the weights (``state_dict``,
+devices, :func:`~hyperspectral_cl.save_weights`) and is never touched by the
+optimiser.
+"""
+
+import numpy as np
+import torch
+from sklearn.linear_model import RidgeCV
+from torch import nn
+
+__all__ = ["RIDGE_ALPHAS", "RIDGE_MODES", "PatchNetwork", "SPECTRUM_NORMS"]
+
+#: Penalties :class:`~sklearn.linear_model.RidgeCV` chooses from (per target, by efficient leave-one-out).
+RIDGE_ALPHAS = np.logspace(-6, 6, 25)
+#: Accepted per-pixel spectrum normalisations.
+SPECTRUM_NORMS = (None, "l2")
+#: How ridge regression takes part in the prediction (None: not at all).
+RIDGE_MODES = ("blend", "residual", None)
+_TINY = torch.finfo(torch.float32).tiny
+
+
+class PatchNetwork(nn.Module):
+    """Normalise patches, run a backbone, combine it with ridge regression on the mean spectrum.
+
+    Parameters
+    ----------
+    backbone : nn.Module
+        Maps normalised patches ``(N, 1, B, S, S)`` to ``(prediction, embedding)``.
+        With ``ridge='residual'`` it must have its output layer as an
+        ``nn.Linear`` attribute named ``regressor`` (every registered backbone
+        does), which is set to zero so the network starts at the ridge solution.
+    n_bands : int
+        Number of bands ``B``.
+    n_targets : int
+        Number of outputs.
+    spectrum_norm : {None, 'l2'}, default=None
+        ``'l2'`` scales every pixel's spectrum to unit L2 norm before
+        standardisation (removes multiplicative illumination: shading, a
+        spatial illumination pattern).
+    standardize : bool, default=True
+        Per-band standardisation with statistics fitted by :meth:`fit_inputs`.
+    ridge : {'blend', 'residual', None}, default='blend'
+        How the ridge map of the mean spectrum enters the prediction (see the
+        module documentation).
+
+    Attributes
+    ----------
+    band_mean, band_scale : Tensor of shape (n_bands,)
+        Standardisation statistics (0 and 1 until fitted or without
+        standardisation).
+    skip_weight : Tensor of shape (n_bands, n_targets)
+        The ridge map (zeros until fitted or with ``ridge=None``).
+    skip_bias : Tensor of shape (n_targets,)
+    ridge_alpha : Tensor of shape (n_targets,)
+        The penalty RidgeCV chose for each target (0 until fitted).
+    blend : Tensor of shape (n_targets,)
+        The backbone's weight ``w`` with ``ridge='blend'`` (1 while training:
+        the backbone is trained on its own).
+    inputs_fitted : bool Tensor
+        Whether :meth:`fit_inputs` ran (saved with the weights, so a reloaded or
+        warm-started network is never re-fitted).
+    """
+
+    def __init__(self, backbone, n_bands, n_targets, spectrum_norm=None, standardize=True, ridge="blend"):
+        super().__init__()
+        if spectrum_norm not in SPECTRUM_NORMS:
+            raise ValueError(f"spectrum_norm must be None or 'l2', got {spectrum_norm!r}")
+        if ridge not in RIDGE_MODES:
+            raise ValueError(f"ridge must be 'blend', 'residual' or None, got {ridge!r}")
+        self.backbone = backbone
+        self.spectrum_norm, self.standardize, self.ridge = spectrum_norm, bool(standardize), ridge
+        self.register_buffer("band_mean", torch.zeros(n_bands))
+        self.register_buffer("band_scale", torch.ones(n_bands))
+        self.register_buffer("skip_weight", torch.zeros(n_bands, n_targets))
+        self.register_buffer("skip_bias", torch.zeros(n_targets))
+        self.register_buffer("ridge_alpha", torch.zeros(n_targets))
+        self.register_buffer("blend", torch.ones(n_targets))
+        self.register_buffer("inputs_fitted", torch.tensor(False))
+        if ridge == "residual":
+            head = getattr(backbone, "regressor", None)
+            if not isinstance(head, nn.Linear):
+                raise TypeError(
+                    f"ridge='residual' needs the backbone's output layer as an nn.Linear attribute named "
+                    f"'regressor' (it starts at zero, so that the network starts at the ridge solution); "
+                    f"{type(backbone).__name__} has none. Add one, or use ridge='blend' or None."
+                )
+            nn.init.zeros_(head.weight)
+            if head.bias is not None:
+                nn.init.zeros_(head.bias)
+
+    def normalize_spectra(self, x):
+        """Only the per-pixel spectrum normalisation (what the band statistics are computed on)."""
+        if self.spectrum_norm == "l2":
+            # divide by the largest magnitude first: squares of float32 values near 1e20 overflow
+            x = x / x.abs().amax(dim=2, keepdim=True).clamp_min(_TINY)
+            x = x / torch.linalg.vector_norm(x, dim=2, keepdim=True).clamp_min(_TINY)
+        return x
+
+    def normalize(self, x):
+        """The backbone's input: ``x`` with each spectrum normalised, then each band standardised."""
+        x = self.normalize_spectra(x)
+        if self.standardize:
+            x = (x - self.band_mean[:, None, None]) / self.band_scale[:, None, None]
+        return x
+
+    def skip(self, z):
+        """The ridge map of the mean spectrum of normalised patches ``z``: ``(N, n_targets)``."""
+        return z.mean(dim=(1, 3, 4)) @ self.skip_weight + self.skip_bias
+
+    def forward(self, x):
+        """``(N, 1, B, S, S)`` patches -> ``(prediction (N, n_targets), embedding (N, d))``."""
+        z = self.normalize(x)
+        pred, embedding = self.backbone(z)
+        if self.ridge == "residual":
+            pred = pred + self.skip(z)
+        elif self.ridge == "blend" and bool((self.blend != 1).any()):
+            ridge = self.skip(z)
+            pred = ridge + self.blend * (pred - ridge)
+        return pred, embedding
+
+    @torch.no_grad()
+    def fit_inputs(self, batches, targets=None):
+        """Fit the normalisation (and the ridge map) on training patches.
+
+        Parameters
+        ----------
+        batches : list of Tensor
+            The training patches, in batches of shape ``(n, 1, B, S, S)``.
+        targets : ndarray of shape (n_samples, n_targets) or None
+            Training targets (as the network regresses them), in the order of
+            the patches; required unless ``ridge=None``.
+
+        Returns
+        -------
+        self
+        """
+        if self.standardize:
+            count, total, total_sq = 0, 0.0, 0.0
+            for x in batches:  # float64 sums: exact enough for millions of pixels
+                x = self.normalize_spectra(x).double()
+                count += x.shape[0] * x.shape[3] * x.shape[4]
+                total = total + x.sum(dim=(0, 1, 3, 4))
+                total_sq = total_sq + x.pow(2).sum(dim=(0, 1, 3, 4))
+            mean = total / count
+            std = (total_sq / count - mean.pow(2)).clamp_min(0).sqrt()
+            # bands that barely vary are only centred (as PatchExtractor does)
+            std = torch.where(std < 10 * torch.finfo(torch.float32).eps * mean.abs().clamp_min(1.0), 1.0, std)
+            self.band_mean.copy_(mean)
+            self.band_scale.copy_(std)
+        if self.ridge is not None:
+            if targets is None:
+                raise ValueError("fit_inputs needs the training targets to fit the ridge map")
+            spectra = self._mean_spectra(batches)
+            targets = np.asarray(targets, dtype=np.float64).reshape(len(spectra), -1)
+            ridge = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(spectra, targets)
+            self.skip_weight.copy_(torch.from_numpy(np.atleast_2d(ridge.coef_).T.copy()))
+            self.skip_bias.copy_(torch.from_numpy(np.atleast_1d(ridge.intercept_).copy()))
+            self.ridge_alpha.copy_(torch.as_tensor(np.broadcast_to(ridge.alpha_, self.ridge_alpha.shape).copy()))
+        self.inputs_fitted.fill_(True)
+        return self
+
+    def _mean_spectra(self, batches):
+        return torch.cat([self.normalize(x).mean(dim=(1, 3, 4)).double() for x in batches]).cpu().numpy()
+
+    @torch.no_grad()
+    def fit_blend(self, batches, targets):
+        """Choose the backbone's weight ``w`` per target on held-out patches (``ridge='blend'``).
+
+        ``w`` minimises the squared error of ``ridge + w * (backbone - ridge)``
+        on the given patches, clipped to [0, 1] (closed form: a one-variable
+        least-squares problem per target).
+
+        Parameters
+        ----------
+        batches : list of Tensor
+            Held-out patches, in batches of shape ``(n, 1, B, S, S)``.
+        targets : ndarray of shape (n_samples, n_targets)
+            Their targets, as the network regresses them.
+
+        Returns
+        -------
+        self
+        """
+        was_training = self.training
+        self.eval()
+        ridge, net = [], []
+        for x in batches:
+            z = self.normalize(x)
+            ridge.append(self.skip(z).double())
+            net.append(self.backbone(z)[0].double())
+        self.train(was_training)
+        ridge, net = torch.cat(ridge).cpu().numpy(), torch.cat(net).cpu().numpy()
+        y = np.asarray(targets, dtype=np.float64).reshape(ridge.shape)
+        d = net - ridge
+        w = ((y - ridge) * d).sum(axis=0) / np.maximum((d * d).sum(axis=0), np.finfo(np.float64).tiny)
+        self.blend.copy_(torch.from_numpy(np.clip(w, 0.0, 1.0)))
+        return self

@@ -1,0 +1,233 @@
+"""PatchNetwork: input normalisation fitted on training patches, the ridge skip connection, and the estimator's use of them."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_net_params
+from sklearn.linear_model import RidgeCV
+from sklearn.pipeline import make_pipeline
+from torch import nn
+
+from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor, load_weights, save_weights
+from hyperspectral_cl.backbones import Li, list_backbones
+from hyperspectral_cl.datasets import make_synthetic_scene
+from hyperspectral_cl.model_selection import spatial_holdout
+from hyperspectral_cl.network import RIDGE_ALPHAS, PatchNetwork
+
+SMALL = {"luo": {}, "hamida": {}, "li": {"n_planes": 2}, "atik": {"n_filters": 2},
+         "varahagiri": {"dim": 16, "heads": 2}}
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Raw (unstandardised) 5 x 5 patches of a 30-band scene, their window targets and positions."""
+    scene = make_synthetic_scene(n_endmembers=3, shape=(18, 18), n_bands=30, smoothness=1.5, random_state=0)
+    X, y, coords = scene.windows(5)
+    P = PatchExtractor(5).fit_transform(X)
+    return P, y, coords
+
+
+def naive_features(P, spectrum_norm=None):
+    """What the ridge map sees, in float64 numpy: mean over pixels of the normalised, standardised patches."""
+    P = P.astype(np.float64)
+    if spectrum_norm == "l2":
+        P = P / np.linalg.norm(P, axis=2, keepdims=True)
+    mean = P.mean(axis=(0, 1, 3, 4))
+    std = P.std(axis=(0, 1, 3, 4))
+    return ((P - mean[:, None, None]) / std[:, None, None]).mean(axis=(1, 3, 4))
+
+
+@pytest.mark.parametrize("spectrum_norm", [None, "l2"])
+@pytest.mark.parametrize("one_d", [False, True])
+@pytest.mark.parametrize("mode", ["blend", "residual"])
+def test_with_no_epoch_the_model_is_ridgecv_on_the_mean_spectrum(data, spectrum_norm, one_d, mode):
+    P, y, _ = data
+    y = y[:, 0] if one_d else y
+    net = ContrastivePatchRegressor("li", max_epochs=0, early_stopping=False, spectrum_norm=spectrum_norm,
+                                    ridge=mode, random_state=0, module__n_planes=2).fit(P, y)
+    features = naive_features(P, spectrum_norm)
+    ridge = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(features, y)
+    pred = net.predict(P)
+    assert pred.shape == y.shape
+    np.testing.assert_allclose(pred, ridge.predict(features), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(net.module_.ridge_alpha.numpy(), np.broadcast_to(ridge.alpha_, net.n_targets_))
+
+
+@pytest.mark.parametrize("name", list_backbones())
+def test_every_backbone_starts_at_the_ridge_solution(data, name):
+    P, y, _ = data
+    net = ContrastivePatchRegressor(name, max_epochs=0, early_stopping=False, random_state=0, ridge="residual",
+                                    **{f"module__{k}": v for k, v in SMALL[name].items()}).fit(P, y)
+    backbone = net.module_.backbone
+    assert torch.count_nonzero(backbone.regressor.weight) == 0 and torch.count_nonzero(backbone.regressor.bias) == 0
+    with torch.no_grad():
+        z = net.module_.normalize(torch.as_tensor(P))
+        torch.testing.assert_close(net.module_(torch.as_tensor(P))[0], net.module_.skip(z))
+
+
+def test_ridge_and_normalisation_are_fitted_on_the_training_part_only(data):
+    P, y, coords = data
+    net = ContrastivePatchRegressor("li", max_epochs=0, random_state=3, early_stopping=True,
+                                    module__n_planes=2).fit(P, y, groups=coords)
+    valid = net.validation_indices_
+    train = np.setdiff1d(np.arange(len(P)), valid)
+    # the buffer of the hold-out drops some windows from training too: recompute it
+    expected_train, expected_valid = spatial_holdout(coords, 5, test_size=0.15,
+                                                     random_state=np.random.RandomState(
+                                                         np.random.SeedSequence([3, 1]).generate_state(1)[0]))
+    np.testing.assert_array_equal(valid, expected_valid)
+    assert set(expected_train) <= set(train)
+    Pt = P[expected_train].astype(np.float64)
+    np.testing.assert_allclose(net.module_.band_mean.numpy(), Pt.mean(axis=(0, 1, 3, 4)), rtol=1e-5)
+    np.testing.assert_allclose(net.module_.band_scale.numpy(), Pt.std(axis=(0, 1, 3, 4)), rtol=1e-4)
+    features = naive_features(P[expected_train])
+    ridge = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(features, y[expected_train])
+    np.testing.assert_allclose(net.predict(P[expected_train]), ridge.predict(features), rtol=1e-4, atol=1e-5)
+
+
+def test_normalisation_is_fitted_once(data):
+    P, y, _ = data
+    net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1, early_stopping=False)).fit(P, y)
+    stats = [t.clone() for t in (net.module_.band_mean, net.module_.skip_weight)]
+    net.partial_fit(P * 3 + 1, y)  # different data: a refit would change the statistics and the ridge map
+    assert torch.equal(net.module_.band_mean, stats[0]) and torch.equal(net.module_.skip_weight, stats[1])
+    net.set_params(warm_start=True).fit(P * 3 + 1, y)
+    assert torch.equal(net.module_.band_mean, stats[0])
+    net.set_params(warm_start=False).fit(P * 3 + 1, y)  # a fresh fit starts again
+    assert not torch.equal(net.module_.band_mean, stats[0])
+
+
+def test_weights_files_keep_the_fitted_input_layers(data, tmp_path):
+    P, y, _ = data
+    net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1, early_stopping=False)).fit(P, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        save_weights(net, tmp_path / "m.pt")
+    loaded = load_weights(tmp_path / "m.pt")
+    assert bool(loaded.module_.inputs_fitted)
+    np.testing.assert_array_equal(loaded.predict(P), net.predict(P))
+    loaded.partial_fit(P * 2, y)  # continues from the saved layers, does not refit them on new data
+    assert torch.equal(loaded.module_.band_mean, net.module_.band_mean)
+
+
+def test_input_scale_does_not_matter(data):
+    P, y, _ = data
+    make = lambda: ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=2, early_stopping=False))  # noqa: E731
+    p1 = make().fit(P, y).predict(P)
+    p2 = make().fit(P * np.float32(1e4), y).predict(P * np.float32(1e4))
+    np.testing.assert_allclose(p1, p2, rtol=1e-3, atol=1e-4)
+
+
+def test_l2_normalisation_does_not_overflow_for_huge_float32_spectra():
+    backbone = Li(8, 5, 1, n_planes=2)
+    net = PatchNetwork(backbone, 8, 1, spectrum_norm="l2", standardize=False, ridge=None)
+    x = torch.full((2, 1, 8, 5, 5), 1e20)
+    x[1] = 1e-40  # denormal
+    z = net.normalize(x)
+    torch.testing.assert_close(torch.linalg.vector_norm(z, dim=2), torch.ones(2, 1, 5, 5))
+
+
+def test_constant_band_is_only_centred(data):
+    P, y, _ = data
+    P = np.array(P)
+    P[:, :, 3] = 7.0
+    net = ContrastivePatchRegressor("li", max_epochs=0, early_stopping=False, module__n_planes=2).fit(P, y)
+    assert net.module_.band_scale[3] == 1.0 and net.module_.band_mean[3] == pytest.approx(7.0)
+    assert np.isfinite(net.predict(P)).all()
+
+
+def test_ridge_options(data):
+    P, y, _ = data
+    net = ContrastivePatchRegressor("li", max_epochs=0, ridge=None, early_stopping=False,
+                                    module__n_planes=2, random_state=0).fit(P, y)
+    assert net.module_.ridge is None and torch.count_nonzero(net.module_.skip_weight) == 0 and net.blend_ is None
+    assert torch.count_nonzero(net.module_.backbone.regressor.weight) > 0  # its own initialisation
+    blend = ContrastivePatchRegressor("li", max_epochs=0, early_stopping=False, module__n_planes=2).fit(P, y)
+    assert blend.module_.ridge == "blend"  # 'auto'
+    assert torch.count_nonzero(blend.module_.backbone.regressor.weight) > 0  # trained on its own, not from zero
+    simplex = ContrastivePatchRegressor("li", max_epochs=0, module__head="simplex", module__n_planes=2).fit(P, y)
+    assert simplex.module_.ridge is None  # 'auto': a linear map would leave the simplex
+    for mode in ("blend", "residual"):
+        with pytest.raises(ValueError, match=f"ridge='{mode}' cannot be combined with module__head='simplex'"):
+            ContrastivePatchRegressor("li", ridge=mode, module__head="simplex", module__n_planes=2).fit(P, y)
+    with pytest.raises(ValueError, match="ridge must be 'auto', 'blend', 'residual' or None"):
+        ContrastivePatchRegressor("li", ridge="lasso").fit(P, y)
+
+
+def test_ridge_residual_needs_an_output_layer_named_regressor(data):
+    P, y, _ = data
+
+    class Bare(nn.Module):
+        def __init__(self, n_bands, patch_size, n_targets):
+            super().__init__()
+            self.out = nn.Linear(n_bands, n_targets)
+
+        def forward(self, x):
+            f = x.mean(dim=(1, 3, 4))
+            return self.out(f), f
+
+    with pytest.raises(TypeError, match="nn.Linear attribute named 'regressor'"):
+        ContrastivePatchRegressor(Bare, ridge="residual", max_epochs=0).fit(P, y)
+    assert ContrastivePatchRegressor(Bare, max_epochs=2).fit(P, y).module_.ridge == "blend"  # needs no head
+
+
+def test_pipeline_defaults_hand_raw_values_to_the_network(scene):
+    X, y, _ = scene.windows(5)
+    model = make_pipeline(PatchExtractor(5), ContrastivePatchRegressor(
+        "li", **tiny_net_params(max_epochs=0, early_stopping=False)))
+    model.fit(X, y)
+    assert model[0].mean_ is None  # the extractor no longer standardises by default
+    np.testing.assert_allclose(model[-1].module_.band_mean.numpy(), X.mean(axis=(0, 1, 2)), rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- the blend
+def test_blend_weight_is_the_least_squares_weight_on_the_validation_windows(data):
+    P, y, coords = data
+    net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=3, early_stopping=True)).fit(
+        P, y, groups=coords)
+    valid = net.validation_indices_
+    z = (y[valid] - net.y_mean_) / net.y_scale_
+    with torch.no_grad():
+        zp = net.module_.normalize(torch.as_tensor(P[valid]))
+        ridge = net.module_.skip(zp).double().numpy()
+        backbone = net.module_.backbone(zp)[0].double().numpy()
+    # brute force: the weight in [0, 1] with the smallest validation error, per target
+    grid = np.linspace(0, 1, 10001)
+    errors = ((ridge[None] + grid[:, None, None] * (backbone - ridge)[None] - z[None]) ** 2).sum(axis=1)
+    np.testing.assert_allclose(net.blend_, grid[errors.argmin(axis=0)], atol=2e-4)
+    # the blended model is what predict returns, and it does at least as well as either part there
+    blended = ridge + net.blend_ * (backbone - ridge)
+    np.testing.assert_allclose(net.predict(P[valid]), blended * net.y_scale_ + net.y_mean_, rtol=1e-4, atol=1e-5)
+    mse = lambda p: ((p - z) ** 2).mean(axis=0)  # noqa: E731
+    assert (mse(blended) <= np.minimum(mse(ridge), mse(backbone)) + 1e-9).all()
+
+
+def test_blend_without_validation_windows_is_the_backbone_alone(data):
+    P, y, _ = data
+    net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=2, early_stopping=False)).fit(P, y)
+    np.testing.assert_array_equal(net.blend_, np.ones(3))
+    with torch.no_grad():
+        torch.testing.assert_close(net.module_(torch.as_tensor(P))[0],
+                                   net.module_.backbone(net.module_.normalize(torch.as_tensor(P)))[0])
+
+
+def test_blend_uses_the_rows_of_a_users_valid_split(data):
+    from skorch.dataset import ValidSplit
+
+    P, y, _ = data
+    net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=2, train_split=ValidSplit(4))).fit(P, y)
+    np.testing.assert_array_equal(net.validation_indices_, np.arange(len(P) // 4))
+    assert ((0 <= net.blend_) & (net.blend_ <= 1)).all()
+
+
+def test_partial_fit_trains_the_backbone_alone_then_blends_again(data):
+    P, y, coords = data
+    net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=2, early_stopping=True)).fit(
+        P, y, groups=coords)
+    seen = []
+    net.module_.register_forward_hook(lambda module, inputs, output: seen.append(module.blend.clone()))
+    net.partial_fit(P, y, groups=coords)
+    assert all(torch.equal(b, torch.ones(3)) for b in seen[:-1])  # training and validation: the backbone alone
+    assert ((0 <= net.blend_) & (net.blend_ <= 1)).all()
