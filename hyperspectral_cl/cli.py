@@ -51,7 +51,8 @@ def build_parser():
         "demo",
         help="train baseline and contrastive networks and a ridge baseline on a built-in synthetic scene",
     )
-    demo.add_argument("--epochs", type=int, default=30, help="training epochs per network (default 30)")
+    demo.add_argument("--epochs", type=int, default=100,
+                      help="epoch budget per network; early stopping usually ends sooner (default 100)")
     demo.add_argument("--backbone", default="li", help="luo, hamida, li, atik or varahagiri (default li)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
@@ -72,8 +73,8 @@ def build_parser():
                      help="quick: minutes on a CPU; cpu: about an hour on 2 cores; full: the paper's scale (GPU)")
     rep.add_argument("--seeds", type=int, default=None, help="seeds per row (default: the preset's)")
     rep.add_argument("--backbones", nargs="+", default=["luo", "hamida", "li", "atik", "varahagiri"])
-    rep.add_argument("--spectrum-norm", default="l2", choices=["l2", "none", "max"],
-                     help="per-spectrum normalisation of the networks' patches (default l2)")
+    rep.add_argument("--spectrum-norm", default="l2", choices=["l2", "none"],
+                     help="per-pixel spectrum normalisation inside the networks (default l2)")
     rep.add_argument("--data-dir", default=None,
                      help="folder with samson/ and usgs_library/ (default: $HYPERSPECTRAL_CL_DATA or ../shared/data)")
     rep.add_argument("--samson", default=None, help="Samson .mat file or folder (with ground truth)")

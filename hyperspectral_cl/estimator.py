@@ -201,7 +201,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         A ``train_split`` you pass replaces the hold-out.
     validation_fraction : float, default=0.15
         Share of the windows held out for early stopping, in (0, 1).
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int, default=20
         Patience of early stopping, in epochs.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling, augmentations and the
@@ -213,9 +213,9 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         Its options go as ``optimizer__<name>`` (AdamW's default weight decay,
         0.01, applies to the network's weights; the ridge map is not a
         parameter). The paper's recipe is SGD: see Notes.
-    lr : float, default=0.001
+    lr : float, default=0.003
         Peak learning rate (reached after the warm-up).
-    max_epochs : int, default=50
+    max_epochs : int, default=100
         Epoch budget (early stopping usually ends training sooner).
     batch_size : int, default=64
         Mini-batch size. Label sets are often a few hundred windows: 64 gives
@@ -334,12 +334,12 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         standardize_targets="auto",
         early_stopping="auto",
         validation_fraction=0.15,
-        n_iter_no_change=10,
+        n_iter_no_change=20,
         random_state=None,
         criterion=torch.nn.MSELoss,
         optimizer=torch.optim.AdamW,
-        lr=0.001,
-        max_epochs=50,
+        lr=0.003,
+        max_epochs=100,
         batch_size=64,
         train_split=None,
         callbacks=None,

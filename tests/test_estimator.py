@@ -330,7 +330,7 @@ def test_tags():
 # ----------------------------------------------------------------------------- the default recipe
 def test_default_recipe_components():
     net = ContrastivePatchRegressor()
-    assert net.optimizer is torch.optim.AdamW and net.lr == 1e-3 and net.batch_size == 64
+    assert net.optimizer is torch.optim.AdamW and net.lr == 3e-3 and net.batch_size == 64 and net.max_epochs == 100
     names = dict(net.get_default_callbacks())
     assert {"lr_schedule", "gradient_clipping", "early_stopping"} <= set(names)
     assert "early_stopping" not in dict(ContrastivePatchRegressor(early_stopping=False).get_default_callbacks())

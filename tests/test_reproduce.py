@@ -26,7 +26,7 @@ from hyperspectral_cl.reproduce.data import training_windows
 from hyperspectral_cl.reproduce.models import radius_grid
 
 # the quick preset shrunk further: one backbone, two seeds, a 24 x 24 scene
-TINY = dict(backbones=["luo"], seeds=2, epochs=2, n_train=48, n_test=40, synthetic_shape=(24, 24),
+TINY = dict(backbones=["luo"], seeds=2, epochs=2, max_epochs=2, n_train=48, n_test=40, synthetic_shape=(24, 24),
             classical=["ridge, L2-normalised mean spectrum", "PLS, mean spectrum"], progress=False, data_dir="/nonexistent")
 
 
@@ -92,18 +92,19 @@ def test_tiny_run_has_every_row(tiny_run):
     _, res = tiny_run
     runs = pd.DataFrame(res["runs"])
     deep = runs[runs.kind == "deep"]
-    assert len(deep) == 2 * 2 * 4  # splits x seeds x variants
-    assert set(deep.variant) == {"baseline", "spectral", "spatial", "spectral+spatial"}
+    assert len(deep) == 2 * 2 * 6  # splits x seeds x variants
+    assert set(deep.variant) == {"baseline", "spectral", "spatial", "spectral+spatial", "paper recipe: baseline",
+                                 "paper recipe: spectral+spatial"}
     assert len(runs[runs.kind == "classical"]) == 2 * 2 * 2
     assert np.isfinite(runs.r2).all() and (runs.mae > 0).all()
     # the baseline has no contrastive term; contrastive rows use the searched settings
-    assert all(p == {} for p in deep[deep.variant == "baseline"].params)
+    assert all(p == {} for p in deep[deep.variant.str.endswith("baseline")].params)
     assert len(res["searches"]) == 2
     for s in res["searches"]:
         assert set(s["best"]) == {"alpha", "radius", "temperature"}
         assert len(s["table"]) == PRESETS["quick"].search_size
     chosen = {s["split"]: s["best"] for s in res["searches"]}
-    for _, row in deep[deep.variant != "baseline"].iterrows():
+    for _, row in deep[~deep.variant.str.endswith("baseline")].iterrows():
         assert row.params == chosen[row.split]
 
 
@@ -156,9 +157,30 @@ def test_report_tables_agree_with_the_runs(tiny_run, tmp_path):
     assert any(p.suffix == ".png" for p in paths)
 
 
-def test_classical_names_cover_raw_l2_and_flattened():
-    kinds = {v[0] for v in CLASSICAL.values()}
-    assert kinds == {"mean", "l2", "flat"}
+def test_classical_names_cover_features_and_linear_and_nonlinear_regressors():
+    assert {v[0] for v in CLASSICAL.values()} == {"mean", "l2", "pixel-l2", "flat"}
+    assert {v[1] for v in CLASSICAL.values()} == {"ridge", "pls", "krr", "forest"}
+
+
+def test_mean_of_normalised_pixels_by_hand():
+    from hyperspectral_cl.reproduce.models import mean_of_normalised_pixels
+
+    X = np.zeros((1, 1, 2, 2))
+    X[0, 0, 0] = [3.0, 4.0]  # norm 5
+    X[0, 0, 1] = [0.0, 2.0]  # norm 2
+    np.testing.assert_allclose(mean_of_normalised_pixels(X), [[0.3, 0.9]])
+
+
+@pytest.mark.parametrize("name", ["kernel ridge (RBF), mean spectrum", "random forest, L2-normalised mean spectrum"])
+def test_nonlinear_classical_rows_are_tuned_by_the_inner_cv(name):
+    from hyperspectral_cl.reproduce.models import classical_search
+
+    scene = make_synthetic_scene(2, shape=(20, 20), n_bands=8, random_state=0)
+    X, y, coords = scene.windows(5)
+    gs = classical_search(name, X, "spatial", get_preset("quick"), coords)
+    assert len(gs.cv) == get_preset("quick").inner_folds and len(list(gs.param_grid.values())[0]) >= 2
+    gs.fit(X, y)
+    assert np.isfinite(gs.best_score_) and gs.predict(X[:3]).shape == (3, 2)
 
 
 def test_cli_reproduce_quick(tmp_path, capsys):
@@ -194,15 +216,18 @@ def test_synthetic_endmembers_come_from_the_usgs_library():
 
 def test_diverging_runs_are_retried_with_smaller_lr_then_reported():
     opts = {**TINY, "seeds": 1, "classical": [], "splits": ["random"]}
-    res = run_reproduction("synthetic", "quick", cache_dir=None, variants=["baseline"], lr=1e30, **opts)
+    res = run_reproduction("synthetic", "quick", cache_dir=None, variants=["paper recipe: baseline"], lr=1e30, **opts)
     (row,) = res["runs"]
     assert row["diverged"] and np.isnan(row["r2"]) and row["lr"] == pytest.approx(1e30 / 9)
     assert "1 of 1 diverged" in markdown_report(res)
     # a search where every candidate diverges at every lr stops with a clear error
+    import hyperspectral_cl.reproduce.runner as runner
     from hyperspectral_cl import TrainingDivergedError
 
-    with pytest.raises(TrainingDivergedError, match="every candidate of the luo search diverged"):
-        run_reproduction("synthetic", "quick", cache_dir=None, variants=["spectral"], lr=1e30, **opts)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "_learning_rates", lambda variant, preset: [1e30 / 3**k for k in range(3)])
+        with pytest.raises(TrainingDivergedError, match="every candidate of the luo search diverged"):
+            run_reproduction("synthetic", "quick", cache_dir=None, variants=["spectral"], **opts)
 
 
 def test_changing_the_search_space_keeps_baseline_and_classical_runs(tmp_path, monkeypatch):

@@ -4,6 +4,8 @@ import numpy as np
 import torch
 from scipy.spatial.distance import pdist
 from sklearn.cross_decomposition import PLSRegression
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.kernel_ridge import KernelRidge
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
@@ -14,13 +16,14 @@ from ..backbones import MapBackbone, get_backbone
 from ..estimator import ContrastivePatchRegressor
 from ..model_selection import SpatialBlockSplit
 from ..patches import MeanSpectrum, PatchExtractor
-from .presets import VARIANTS
+from .presets import LITERAL_VARIANTS, VARIANTS
 
 __all__ = [
     "CLASSICAL",
     "classical_search",
     "deep_pipeline",
     "inner_cv",
+    "mean_of_normalised_pixels",
     "paper_recipe",
     "radius_grid",
     "search_grid",
@@ -36,23 +39,48 @@ def flatten_windows(X):
     return X.reshape(len(X), -1)
 
 
+def mean_of_normalised_pixels(X):
+    """``(n, h, w, bands) -> (n, bands)``: the mean of the windows' pixel spectra, each scaled to unit L2 norm.
+
+    What the networks' ridge part sees with ``spectrum_norm='l2'`` (before its
+    band standardisation): averaging after normalising weighs every pixel
+    equally, where the L2-normalised mean spectrum weighs bright pixels more.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    norm = np.linalg.norm(X, axis=-1, keepdims=True)
+    return (X / np.maximum(norm, np.finfo(np.float64).tiny)).mean(axis=(1, 2))
+
+
 def _features(kind):
     if kind == "mean":
         return MeanSpectrum(normalize=False)
     if kind == "l2":
         return MeanSpectrum(normalize=True)
+    if kind == "pixel-l2":
+        return FunctionTransformer(mean_of_normalised_pixels)
     return FunctionTransformer(flatten_windows)
 
 
-#: name -> (feature kind, regressor); 'l2' is the per-spectrum L2-normalised mean spectrum
+#: name -> (feature kind, regressor). Features: 'mean' spectrum, 'l2' the L2-normalised mean spectrum,
+#: 'pixel-l2' the mean of L2-normalised pixel spectra, 'flat' the flattened window.
 CLASSICAL = {
     "ridge, mean spectrum": ("mean", "ridge"),
     "ridge, L2-normalised mean spectrum": ("l2", "ridge"),
+    "ridge, mean of L2-normalised pixels": ("pixel-l2", "ridge"),
     "ridge, flattened window": ("flat", "ridge"),
     "PLS, mean spectrum": ("mean", "pls"),
     "PLS, L2-normalised mean spectrum": ("l2", "pls"),
     "PLS, flattened window": ("flat", "pls"),
+    "kernel ridge (RBF), mean spectrum": ("mean", "krr"),
+    "kernel ridge (RBF), L2-normalised mean spectrum": ("l2", "krr"),
+    "kernel ridge (RBF), mean of L2-normalised pixels": ("pixel-l2", "krr"),
+    "random forest, mean spectrum": ("mean", "forest"),
+    "random forest, L2-normalised mean spectrum": ("l2", "forest"),
 }
+
+#: RBF kernel widths, as multiples of 1 / n_features (the standardised features' natural scale)
+KRR_GAMMAS = np.logspace(-3, 1, 5)
+KRR_ALPHAS = np.logspace(-5, 0, 6)
 
 
 def paper_recipe(backbone, lr=1e-3):
@@ -97,11 +125,14 @@ def inner_cv(split, preset):
 
 
 def classical_search(name, X, split, preset, coords=None):
-    """A GridSearchCV of a classical baseline (ridge alpha or PLS components tuned by inner CV).
+    """A GridSearchCV of a classical baseline, tuned by the split's inner CV.
 
-    The inner folds are computed here (``coords`` for the spatial split), so that
-    the PLS component grid stops at the smallest inner training fold. Returns
-    None when the flattened window exceeds ``preset.max_flat_features``.
+    Ridge: ``alpha``; PLS: the number of components; kernel ridge (RBF):
+    ``alpha`` and ``gamma``; random forest (200 trees): ``max_features`` and
+    ``min_samples_leaf``. The inner folds are computed here (``coords`` for the
+    spatial split), so that the PLS component grid stops at the smallest inner
+    training fold. Returns None when the flattened window exceeds
+    ``preset.max_flat_features``.
     """
     kind, regressor = CLASSICAL[name]
     n_features = int(np.prod(X.shape[1:])) if kind == "flat" else X.shape[-1]
@@ -112,10 +143,16 @@ def classical_search(name, X, split, preset, coords=None):
     if regressor == "ridge":
         steps.append(("model", Ridge()))
         grid = {"model__alpha": RIDGE_ALPHAS}
-    else:
+    elif regressor == "pls":
         most = min(MAX_PLS_COMPONENTS, n_features, min(len(tr) for tr, _ in folds) - 1)
         steps.append(("model", PLSRegression(scale=False)))
         grid = {"model__n_components": list(range(1, max(1, most) + 1))}
+    elif regressor == "krr":
+        steps.append(("model", KernelRidge(kernel="rbf")))
+        grid = {"model__alpha": KRR_ALPHAS, "model__gamma": KRR_GAMMAS / n_features}
+    else:
+        steps.append(("model", RandomForestRegressor(n_estimators=200, random_state=0, n_jobs=1)))
+        grid = {"model__max_features": [0.33, 1.0], "model__min_samples_leaf": [1, 5]}
     return GridSearchCV(Pipeline(steps), grid, cv=folds, scoring="r2", n_jobs=1)
 
 
@@ -135,28 +172,36 @@ def search_grid(preset, y):
     }
 
 
-def deep_pipeline(backbone, variant, preset, *, seed, wavelengths, X_train, device="cpu", spectrum_norm=None,
+def deep_pipeline(backbone, variant, preset, *, seed, wavelengths, device="cpu", spectrum_norm=None, lr=None,
                   **net_params):
     """PatchExtractor + ContrastivePatchRegressor for one backbone and variant.
 
-    The augmentation gets the bands' wavelengths and the training patches'
-    standardisation (so that physical transforms see reflectance-like values).
+    Default-recipe variants use the estimator's defaults (``max_epochs`` from
+    the preset when it sets one; fit them with ``net__groups=coords`` for a
+    spatial early-stopping hold-out); the paper-recipe variants use
+    :func:`paper_recipe` with the preset's SGD rate, batch size and epochs. The
+    networks normalise their patches themselves (after augmentation), so the
+    physical augmentations see reflectance.
     """
-    extractor = PatchExtractor(preset.window, spectrum_norm=spectrum_norm).fit(X_train)
     augment = VARIANTS[variant]
     if augment is not None:
-        augment = make_augmentation(augment, wavelengths=wavelengths, band_mean=extractor.mean_,
-                                    band_scale=extractor.scale_)
+        augment = make_augmentation(augment, wavelengths=wavelengths)
+    if variant in LITERAL_VARIANTS:
+        params = paper_recipe(backbone, lr=preset.lr if lr is None else lr)
+        params.update(batch_size=preset.batch_size, max_epochs=preset.epochs)
+    else:
+        params = {} if lr is None else {"lr": lr}
+        if preset.max_epochs is not None:
+            params["max_epochs"] = preset.max_epochs
+    params.update(net_params)
     net = ContrastivePatchRegressor(
         backbone,
         augment=augment,
-        alpha=0.0 if augment is None else net_params.pop("alpha", 0.01),
-        lr=net_params.pop("lr", preset.lr),
-        batch_size=preset.batch_size,
-        contrastive=net_params.pop("contrastive", preset.contrastive),
-        max_epochs=preset.epochs,
+        alpha=0.0 if augment is None else params.pop("alpha", 1.0),
+        contrastive=params.pop("contrastive", preset.contrastive),
+        spectrum_norm=spectrum_norm,
         random_state=seed,
         device=device,
-        **net_params,
+        **params,
     )
-    return Pipeline([("patches", PatchExtractor(preset.window, spectrum_norm=spectrum_norm)), ("net", net)])
+    return Pipeline([("patches", PatchExtractor(preset.window)), ("net", net)])

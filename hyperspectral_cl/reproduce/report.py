@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from .presets import BACKBONES, PAPER_R2, VARIANTS
+from .presets import BACKBONES, LITERAL_VARIANTS, PAPER_R2, VARIANTS
 
 __all__ = ["results_frame", "summary_frame", "write_report", "markdown_report"]
 
@@ -51,7 +51,7 @@ def _deep_table(summary, split, metric, backbones, variants, paper=None):
                 cell += f" ({row['diverged']} of {row['seeds']} diverged)"
             cells.append(cell)
         lines.append(f"| {v} | " + " | ".join(cells) + " |")
-    contrastive = [v for v in variants if VARIANTS[v] is not None]
+    contrastive = [v for v in variants if VARIANTS[v] is not None and v not in LITERAL_VARIANTS]
     if "baseline" in variants and contrastive:
         cells = []
         for b in backbones:
@@ -86,9 +86,14 @@ def markdown_report(results, *, title=None):
         f"{d['original_bands']}); targets: {', '.join(d['targets'])}. Windows {p['window']} x {p['window']} "
         f"(stride 1) labelled with their mean abundances; the networks see the whole window. "
         f"{p['n_train']} training windows per seed, {runs[0]['n_test'] if runs else '?'} test windows per split; "
-        f"{p['epochs']} epochs, SGD (momentum 0.9) lr {p['lr']}, batch {p['batch_size']}; mean ± std over {p['seeds']} seeds "
-        f"(a seed draws the training windows and initialises the network; the test windows are fixed). "
-        f"Patch normalisation: {results.get('spectrum_norm') or 'per-band standardisation only'}."
+        f"mean ± std over {p['seeds']} seeds (a seed draws the training windows and initialises the network; the "
+        f"test windows are fixed). Rows without a prefix use the estimator's default recipe (AdamW with warm-up "
+        f"and cosine decay, gradient clipping, at most {p.get('max_epochs') or 100} epochs with early stopping on a "
+        f"spatial hold-out of the training windows, pooled map features, prediction blended with ridge on the "
+        f"validation windows); *paper recipe* rows train as the paper and this package before 0.2 did: "
+        f"{p['epochs']} epochs of SGD (momentum 0.9) at lr {p['lr']}, batch {p['batch_size']}, flattened maps, no "
+        f"ridge, no early stopping. Per-pixel spectrum normalisation inside the networks: "
+        f"{results.get('spectrum_norm') or 'none'} (then per-band standardisation)."
     )
     lines.append("")
     for split in splits:

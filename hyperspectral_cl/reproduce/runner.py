@@ -18,10 +18,10 @@ from sklearn.model_selection import GridSearchCV
 
 from .._environment import cpu_name
 from .._version import __version__
-from ..estimator import TrainingDivergedError
+from ..estimator import ContrastivePatchRegressor, TrainingDivergedError
 from .data import SPLITS, load_dataset, make_splits, training_windows, windows_of
 from .models import CLASSICAL, classical_search, deep_pipeline, inner_cv, search_grid
-from .presets import BACKBONES, VARIANTS, get_preset
+from .presets import BACKBONES, LITERAL_VARIANTS, VARIANTS, get_preset
 
 __all__ = ["default_cache_dir", "run_reproduction"]
 
@@ -97,10 +97,11 @@ def _unprefix(params):
     return {k.split("__", 1)[1]: v for k, v in params.items()}
 
 
-def _learning_rates(preset):
-    # a run whose loss blows up is restarted with a smaller step (recorded with the result):
-    # one lr does not suit every backbone on every dataset (atik diverges on Samson at 3e-3)
-    return [preset.lr / 3**k for k in range(3)]
+def _learning_rates(variant, preset):
+    # a run whose loss blows up is restarted with a smaller step (recorded with the result): one SGD rate
+    # does not suit every backbone on every dataset (atik diverged on Samson at 3e-3 with the paper's recipe)
+    base = preset.lr if variant in LITERAL_VARIANTS else ContrastivePatchRegressor().lr
+    return [base / 3**k for k in range(3)]
 
 
 def _search(backbone, data, train, *, preset, split, device, spectrum_norm, env):
@@ -108,8 +109,9 @@ def _search(backbone, data, train, *, preset, split, device, spectrum_norm, env)
     start = time.perf_counter()
     X, y = data["X"][train], data["y"][train]
     grid = search_grid(preset, y)
-    for lr in _learning_rates(preset):
-        pipe = deep_pipeline(backbone, SEARCH_VARIANT, preset, seed=0, wavelengths=data["wavelengths"], X_train=X,
+    coords = data["coords"][train]
+    for lr in _learning_rates(SEARCH_VARIANT, preset):
+        pipe = deep_pipeline(backbone, SEARCH_VARIANT, preset, seed=0, wavelengths=data["wavelengths"],
                              device=device, spectrum_norm=spectrum_norm, lr=lr)
         gs = GridSearchCV(pipe, grid, cv=inner_cv(split, preset), scoring="r2", n_jobs=1, refit=False,
                           error_score=np.nan)
@@ -117,7 +119,8 @@ def _search(backbone, data, train, *, preset, split, device, spectrum_norm, env)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FitFailedWarning)  # diverged candidates score NaN and are reported
                 warnings.filterwarnings("ignore", message="One or more of the test scores are non-finite")
-                gs.fit(X, y, **_groups(split, data["coords"][train]))
+                # positions go to the splitter (spatial split) and to the nets' early-stopping hold-out
+                gs.fit(X, y, **_groups(split, coords), net__groups=coords)
         except ValueError as exc:  # sklearn raises when every candidate failed (here: all diverged)
             if "fits failed" not in str(exc):
                 raise
@@ -138,11 +141,11 @@ def _fit_deep(backbone, variant, params, seed, data, train, *, preset, split, de
     """Train one backbone x variant on one seed's training windows; score it on the test windows."""
     start = time.perf_counter()
     X, y = data["X"][train], data["y"][train]
-    for lr in _learning_rates(preset):
-        pipe = deep_pipeline(backbone, variant, preset, seed=seed, wavelengths=data["wavelengths"], X_train=X,
+    for lr in _learning_rates(variant, preset):
+        pipe = deep_pipeline(backbone, variant, preset, seed=seed, wavelengths=data["wavelengths"],
                              device=device, spectrum_norm=spectrum_norm, lr=lr, **params)
         try:
-            pipe.fit(X, y)
+            pipe.fit(X, y, net__groups=data["coords"][train])
         except TrainingDivergedError:
             continue
         pred = pipe.predict(data["X"][data["test"]])
@@ -153,8 +156,9 @@ def _fit_deep(backbone, variant, params, seed, data, train, *, preset, split, de
                 "diverged": True, "lr": lr, **env}
     r2, mae = _scores(data["y"][data["test"]], pred)
     net = pipe.named_steps["net"]
+    blend = None if net.blend_ is None else [float(w) for w in net.blend_]
     return {"r2": r2, "mae": mae, "seconds": time.perf_counter() - start, "epochs": len(net.history_),
-            "radius": net.radius_, "lr": lr, **env}
+            "best_epoch": net.best_epoch_, "blend": blend, "radius": net.radius_, "lr": lr, **env}
 
 
 def _fit_classical(name, data, train, *, preset, split, device, spectrum_norm, env):
@@ -204,14 +208,15 @@ def run_reproduction(
     preset : {'quick', 'cpu', 'full'} or Preset, default='quick'
         Sizes and search space, see :data:`~hyperspectral_cl.reproduce.PRESETS`.
     backbones : sequence of str, default: the five backbones
-    variants : sequence of str, default: baseline, spectral, spatial, spectral+spatial
+    variants : sequence of str, default: every entry of :data:`~hyperspectral_cl.reproduce.VARIANTS`
+        (baseline, spectral, spatial, spectral+spatial with the default recipe, and the paper-recipe rows).
     splits : sequence of str, default=('random', 'spatial')
     classical : sequence of str, default: every classical baseline
         Names from :data:`~hyperspectral_cl.reproduce.CLASSICAL` (empty: none).
     seeds : int or None
         Overrides the preset's number of seeds.
-    spectrum_norm : {'l2', None, 'max'}, default='l2'
-        Per-spectrum normalisation of the networks' patches (PatchExtractor).
+    spectrum_norm : {'l2', None}, default='l2'
+        Per-spectrum normalisation inside the networks (``spectrum_norm`` of the estimator).
         L2 removes the multiplicative illumination pattern; without it the
         networks' baseline R^2 dropped by 0.15-0.3 in our tests.
     cache_dir : path-like, 'default' or None, default='default'
@@ -252,7 +257,8 @@ def run_reproduction(
     cache = _Cache(cache_dir)
     env = _environment(device)
     X, y, coords = windows_of(scene, preset)
-    base_spec = {"dataset": description, "preset": preset.as_dict(), "spectrum_norm": spectrum_norm}
+    base_spec = {"dataset": description, "preset": preset.as_dict(), "spectrum_norm": spectrum_norm,
+                 "hyperspectral_cl": __version__}
     # runs that never see the contrastive settings keep their cache entries when the search space changes
     plain_spec = dict(base_spec, preset={k: v for k, v in preset.as_dict().items() if k not in SEARCH_FIELDS})
     contrastive = [v for v in variants if VARIANTS[v] is not None]
