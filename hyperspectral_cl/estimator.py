@@ -803,10 +803,6 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         kwargs.setdefault("generator", torch.Generator())
         return self.iterator_valid(dataset, **kwargs)
 
-    def infer(self, x, **fit_params):
-        # fit params such as ``groups`` are meant for train_split, not for the network
-        return super().infer(x)
-
     def _contrastive_active(self):
         return self.alpha > 0 and getattr(self, "augment_", None) is not None
 

@@ -132,8 +132,13 @@ class PatchNetwork(nn.Module):
         """The ridge map of the mean spectrum of normalised patches ``z``: ``(N, n_targets)``."""
         return z.mean(dim=(1, 3, 4)) @ self.skip_weight + self.skip_bias
 
-    def forward(self, x):
-        """``(N, 1, B, S, S)`` patches -> ``(prediction (N, n_targets), embedding (N, d))``."""
+    def forward(self, x, **fit_params):
+        """``(N, 1, B, S, S)`` patches -> ``(prediction (N, n_targets), embedding (N, d))``.
+
+        skorch hands fit parameters to ``forward``; those of this package's fit
+        (``groups``) are for the validation split, so they are ignored here and
+        never reach the backbone.
+        """
         z = self.normalize(x)
         pred, embedding = self.backbone(z)
         if self.ridge == "residual":

@@ -96,7 +96,7 @@ FORMAT = "hyperspectral_cl.weights"
 FORMAT_VERSION = 1
 
 #: Fitted attributes a regressor needs to predict (besides its network's weights).
-_REGRESSOR_FITTED = ("n_bands_in_", "patch_size_", "n_targets_", "y_ndim_", "y_mean_", "y_scale_", "radius_")
+_REGRESSOR_FITTED = ("n_bands_in_", "patch_size_", "n_targets_", "y_ndim_", "y_mean_", "y_scale_", "radius_", "blend_")
 
 #: Regressor parameters that only shape training: when they cannot be stored they are dropped (with a warning).
 _TRAINING_ONLY = {

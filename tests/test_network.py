@@ -107,6 +107,7 @@ def test_weights_files_keep_the_fitted_input_layers(data, tmp_path):
         save_weights(net, tmp_path / "m.pt")
     loaded = load_weights(tmp_path / "m.pt")
     assert bool(loaded.module_.inputs_fitted)
+    np.testing.assert_array_equal(loaded.blend_, net.blend_)
     np.testing.assert_array_equal(loaded.predict(P), net.predict(P))
     loaded.partial_fit(P * 2, y)  # continues from the saved layers, does not refit them on new data
     assert torch.equal(loaded.module_.band_mean, net.module_.band_mean)
