@@ -172,8 +172,9 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         ``'blend'``: the backbone trains on its own, and the prediction is
         ``ridge + w * (backbone - ridge)`` with ``w`` in [0, 1] per target
         chosen on the validation windows after training (``blend_`` holds
-        it); without validation windows ``w = 1`` (the backbone alone), and
-        with ``max_epochs=0`` ``w = 0`` (ridge alone). ``'residual'``: the
+        it), after which the ridge map is refitted on all the windows; without
+        validation windows ``w = 1`` (the backbone alone), and with
+        ``max_epochs=0`` ``w = 0`` (ridge alone). ``'residual'``: the
         prediction is the ridge map plus the backbone, whose output layer
         starts at zero, so training starts at the ridge solution and learns
         what ridge misses. None: the backbone alone (the paper's networks).
@@ -682,8 +683,18 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self._fit_blend(X, y)
         return self
 
+    def _batches(self, X, rows=None):
+        rows = np.arange(len(X)) if rows is None else rows
+        step = self.batch_size if self.batch_size > 0 else len(rows)
+        return [to_tensor(X[rows[i:i + step]], device=self.device) for i in range(0, len(rows), step)]
+
     def _fit_blend(self, X, y):
-        """After training, weigh the backbone against ridge on the validation windows (``ridge='blend'``)."""
+        """After training, weigh the backbone against ridge on the validation windows (``ridge='blend'``).
+
+        Then the ridge map is refitted on every window of the call: the held-out
+        windows only had to be kept from it while they judged the blend, and with
+        ``w`` near 0 the model would otherwise be a ridge fitted on less data.
+        """
         network = self.module_
         if network.ridge != "blend":
             self.blend_ = None
@@ -692,9 +703,9 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         if self.history_ is None or len(self.history_) == 0:
             network.blend.zero_()  # an untrained backbone: ridge alone
         elif valid is not None and len(valid):
-            step = self.batch_size if self.batch_size > 0 else len(valid)
-            batches = [to_tensor(X[valid[i:i + step]], device=self.device) for i in range(0, len(valid), step)]
-            network.fit_blend(batches, y[valid])
+            network.fit_blend(self._batches(X, valid), y[valid])
+        if valid is not None and len(valid):
+            network.fit_ridge(self._batches(X), y)
         self.blend_ = network.blend.detach().cpu().numpy().copy()
 
     def _early_stopping_holdout(self, n_samples):

@@ -18,7 +18,8 @@ with the pieces every backbone needs and none should re-implement:
     ``ridge + w * (backbone - ridge)``, with one weight ``w`` in [0, 1] per
     target chosen on held-out windows after training (:meth:`fit_blend`). The
     model is then never worse than ridge on those windows, and a backbone that
-    learns what ridge cannot takes over.
+    learns what ridge cannot takes over. (The estimator then refits the ridge
+    map on every training window, held-out ones included: :meth:`fit_ridge`.)
   - ``'residual'``: the prediction is ridge plus the backbone's output, whose
     output layer starts at zero: before the first epoch the network *is*
     ridge regression, and training learns what ridge misses.
@@ -180,17 +181,32 @@ class PatchNetwork(nn.Module):
         if self.ridge is not None:
             if targets is None:
                 raise ValueError("fit_inputs needs the training targets to fit the ridge map")
-            spectra = self._mean_spectra(batches)
-            targets = np.asarray(targets, dtype=np.float64).reshape(len(spectra), -1)
-            ridge = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(spectra, targets)
-            self.skip_weight.copy_(torch.from_numpy(np.atleast_2d(ridge.coef_).T.copy()))
-            self.skip_bias.copy_(torch.from_numpy(np.atleast_1d(ridge.intercept_).copy()))
-            self.ridge_alpha.copy_(torch.as_tensor(np.broadcast_to(ridge.alpha_, self.ridge_alpha.shape).copy()))
+            self.fit_ridge(batches, targets)
         self.inputs_fitted.fill_(True)
         return self
 
-    def _mean_spectra(self, batches):
-        return torch.cat([self.normalize(x).mean(dim=(1, 3, 4)).double() for x in batches]).cpu().numpy()
+    @torch.no_grad()
+    def fit_ridge(self, batches, targets):
+        """Fit the ridge map: RidgeCV on the mean normalised spectra of ``batches``.
+
+        Parameters
+        ----------
+        batches : list of Tensor
+            Patches, in batches of shape ``(n, 1, B, S, S)``.
+        targets : ndarray of shape (n_samples, n_targets)
+            Their targets, as the network regresses them.
+
+        Returns
+        -------
+        self
+        """
+        spectra = torch.cat([self.normalize(x).mean(dim=(1, 3, 4)).double() for x in batches]).cpu().numpy()
+        targets = np.asarray(targets, dtype=np.float64).reshape(len(spectra), -1)
+        ridge = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(spectra, targets)
+        self.skip_weight.copy_(torch.from_numpy(np.atleast_2d(ridge.coef_).T.copy()))
+        self.skip_bias.copy_(torch.from_numpy(np.atleast_1d(ridge.intercept_).copy()))
+        self.ridge_alpha.copy_(torch.as_tensor(np.broadcast_to(ridge.alpha_, self.ridge_alpha.shape).copy()))
+        return self
 
     @torch.no_grad()
     def fit_blend(self, batches, targets):

@@ -67,24 +67,27 @@ def test_every_backbone_starts_at_the_ridge_solution(data, name):
         torch.testing.assert_close(net.module_(torch.as_tensor(P))[0], net.module_.skip(z))
 
 
-def test_ridge_and_normalisation_are_fitted_on_the_training_part_only(data):
+@pytest.mark.parametrize("mode", ["blend", "residual"])
+def test_ridge_and_normalisation_are_fitted_on_the_training_part_only(data, mode):
     P, y, coords = data
-    net = ContrastivePatchRegressor("li", max_epochs=0, random_state=3, early_stopping=True,
+    net = ContrastivePatchRegressor("li", max_epochs=0, random_state=3, early_stopping=True, ridge=mode,
                                     module__n_planes=2).fit(P, y, groups=coords)
     valid = net.validation_indices_
-    train = np.setdiff1d(np.arange(len(P)), valid)
     # the buffer of the hold-out drops some windows from training too: recompute it
     expected_train, expected_valid = spatial_holdout(coords, 5, test_size=0.15,
                                                      random_state=np.random.RandomState(
                                                          np.random.SeedSequence([3, 1]).generate_state(1)[0]))
     np.testing.assert_array_equal(valid, expected_valid)
-    assert set(expected_train) <= set(train)
     Pt = P[expected_train].astype(np.float64)
     np.testing.assert_allclose(net.module_.band_mean.numpy(), Pt.mean(axis=(0, 1, 3, 4)), rtol=1e-5)
     np.testing.assert_allclose(net.module_.band_scale.numpy(), Pt.std(axis=(0, 1, 3, 4)), rtol=1e-4)
-    features = naive_features(P[expected_train])
-    ridge = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(features, y[expected_train])
-    np.testing.assert_allclose(net.predict(P[expected_train]), ridge.predict(features), rtol=1e-4, atol=1e-5)
+    mean, std = Pt.mean(axis=(0, 1, 3, 4)), Pt.std(axis=(0, 1, 3, 4))
+    features = ((P.astype(np.float64) - mean[:, None, None]) / std[:, None, None]).mean(axis=(1, 3, 4))
+    # residual: the ridge the network was trained against, on the training part; blend: once the held-out
+    # windows have judged the blend, the ridge is refitted on every window (with the same normalisation)
+    rows = expected_train if mode == "residual" else np.arange(len(P))
+    ridge = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(features[rows], y[rows])
+    np.testing.assert_allclose(net.predict(P), ridge.predict(features), rtol=1e-4, atol=1e-5)
 
 
 def test_normalisation_is_fitted_once(data):
@@ -189,20 +192,26 @@ def test_blend_weight_is_the_least_squares_weight_on_the_validation_windows(data
     net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=3, early_stopping=True)).fit(
         P, y, groups=coords)
     valid = net.validation_indices_
-    z = (y[valid] - net.y_mean_) / net.y_scale_
+    train, _ = spatial_holdout(coords, 5, random_state=np.random.RandomState(
+        np.random.SeedSequence([0, 1]).generate_state(1)[0]))
+    z = (y - net.y_mean_) / net.y_scale_
     with torch.no_grad():
-        zp = net.module_.normalize(torch.as_tensor(P[valid]))
-        ridge = net.module_.skip(zp).double().numpy()
+        zp = net.module_.normalize(torch.as_tensor(P))
+        features = zp.mean(dim=(1, 3, 4)).double().numpy()
         backbone = net.module_.backbone(zp)[0].double().numpy()
+    # the ridge that judged the blend was fitted on the training part only
+    ridge = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(features[train], z[train]).predict(features)
     # brute force: the weight in [0, 1] with the smallest validation error, per target
     grid = np.linspace(0, 1, 10001)
-    errors = ((ridge[None] + grid[:, None, None] * (backbone - ridge)[None] - z[None]) ** 2).sum(axis=1)
+    r, b, t = ridge[valid], backbone[valid], z[valid]
+    errors = ((r[None] + grid[:, None, None] * (b - r)[None] - t[None]) ** 2).sum(axis=1)
     np.testing.assert_allclose(net.blend_, grid[errors.argmin(axis=0)], atol=2e-4)
-    # the blended model is what predict returns, and it does at least as well as either part there
-    blended = ridge + net.blend_ * (backbone - ridge)
-    np.testing.assert_allclose(net.predict(P[valid]), blended * net.y_scale_ + net.y_mean_, rtol=1e-4, atol=1e-5)
-    mse = lambda p: ((p - z) ** 2).mean(axis=0)  # noqa: E731
-    assert (mse(blended) <= np.minimum(mse(ridge), mse(backbone)) + 1e-9).all()
+    mse = lambda p: ((p - t) ** 2).mean(axis=0)  # noqa: E731
+    assert (mse(r + net.blend_ * (b - r)) <= np.minimum(mse(r), mse(b)) + 1e-9).all()
+    # predict: the blend with the ridge map refitted on every window
+    ridge_all = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(features, z).predict(features)
+    blended = ridge_all + net.blend_ * (backbone - ridge_all)
+    np.testing.assert_allclose(net.predict(P), blended * net.y_scale_ + net.y_mean_, rtol=1e-4, atol=1e-5)
 
 
 def test_blend_without_validation_windows_is_the_backbone_alone(data):
