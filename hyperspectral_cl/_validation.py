@@ -83,8 +83,18 @@ def as_float_array(X, name, *, ndim, dtype=np.float32, allow_nan=False):
     return arr
 
 
-def check_targets(y, n_samples):
+def check_targets(y, n_samples, unlabeled_rows=False):
     """Validate regression targets and return them as float32 of shape ``(n, s)``.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,) or (n_samples, n_targets)
+    n_samples : int
+        Number of samples in ``X``.
+    unlabeled_rows : bool, default=False
+        Accept rows whose targets are all NaN (unlabeled samples); a row with
+        only some NaN targets, infinity, or no labeled row at all is still an
+        error. Without it any NaN is an error that mentions the option.
 
     Returns
     -------
@@ -94,7 +104,25 @@ def check_targets(y, n_samples):
     """
     if y is None:
         raise ValueError("y is required: regression targets of shape (n_samples,) or (n_samples, n_targets)")
-    arr = as_float_array(y, "y", ndim=(1, 2))
+    try:
+        arr = as_float_array(y, "y", ndim=(1, 2), allow_nan=unlabeled_rows)
+    except ValueError as exc:
+        if "NaN" in str(exc) and not unlabeled_rows:
+            raise ValueError(f"{exc}; to train on unlabeled windows, mark them with rows of NaN targets and pass "
+                             "semi_supervised=True") from None
+        raise
+    if unlabeled_rows:
+        rows = np.isnan(arr).reshape(len(arr), -1)
+        if np.isinf(arr).any():
+            raise ValueError("y contains infinity")
+        partial = np.flatnonzero(rows.any(axis=1) & ~rows.all(axis=1))
+        if partial.size:
+            raise ValueError(
+                f"y has NaN in some but not all targets of {partial.size} rows (first: row {partial[0]}); a row is "
+                "either labeled (every target finite) or unlabeled (every target NaN)"
+            )
+        if rows.all():
+            raise ValueError("every row of y is NaN (unlabeled): semi-supervised training needs labeled windows too")
     if arr.shape[0] != n_samples:
         raise ValueError(
             f"X and y have different numbers of samples: X has {n_samples}, y has {arr.shape[0]}"

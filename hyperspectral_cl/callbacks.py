@@ -104,12 +104,8 @@ class WarmupCosineLR(Callback):
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
         if self.total_steps_ is None and dataset_train is not None:
-            batch_size = net.get_params_for("iterator_train").get("batch_size", net.batch_size)
-            n = len(dataset_train)
-            per_epoch = 1 if batch_size == -1 else max(1, math.ceil(n / batch_size))
-            if net.get_params_for("iterator_train").get("drop_last", False) and batch_size != -1:
-                per_epoch = max(1, n // batch_size)
-            self.total_steps_ = per_epoch * net.max_epochs
+            # the net's own training loader knows its length (batch size, drop_last, a batch sampler)
+            self.total_steps_ = max(1, len(net.get_iterator(dataset_train, training=True))) * net.max_epochs
 
     def on_batch_begin(self, net, batch=None, training=False, **kwargs):
         if not training or self.total_steps_ is None:
@@ -131,8 +127,9 @@ class WarmupCosineLR(Callback):
 class RestoreBestValidation(Callback):
     """Early stopping on the validation loss, restoring the best weights, the initial ones included.
 
-    Before the first epoch the validation loss of the initial network is
-    recorded as epoch 0 (with the ridge skip connection of
+    Before the first epoch (the first after a warm-up whose history rows are
+    flagged ``pretraining``) the validation loss of the network is recorded as
+    its starting point ("epoch 0") (with the ridge skip connection of
     :class:`~hyperspectral_cl.network.PatchNetwork`, that is ridge regression's
     loss). Training stops after ``patience`` epochs without a relative
     improvement of ``threshold``, and at the end of training (also after an
@@ -173,10 +170,9 @@ class RestoreBestValidation(Callback):
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.initialize()
-        self.start_epoch_ = len(net.history)
 
     def on_epoch_begin(self, net, dataset_valid=None, **kwargs):
-        if self.best_score_ is not None or dataset_valid is None:
+        if self.best_score_ is not None or dataset_valid is None or net.history[-1].get("pretraining", False):
             return
         # epoch 0 of this fit: the loss of the network before any step
         total, count = 0.0, 0
@@ -187,7 +183,7 @@ class RestoreBestValidation(Callback):
             n = len(yi)
             total, count = total + float(loss) * n, count + n
         self.initial_score_ = total / max(count, 1)
-        self._keep(net, self.initial_score_, self.start_epoch_)
+        self._keep(net, self.initial_score_, len(net.history) - 1)  # the epoch before the one starting
 
     def _keep(self, net, score, epoch):
         self.best_score_, self.best_epoch_, self.misses_ = score, epoch, 0
@@ -195,7 +191,7 @@ class RestoreBestValidation(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         if self.best_score_ is None or self.monitor not in net.history[-1]:
-            return
+            return  # no validation data, or still in a warm-up flagged ``pretraining`` in the history
         score = net.history[-1, self.monitor]
         if math.isfinite(score) and score < self.best_score_ * (1.0 - self.threshold):
             self._keep(net, score, len(net.history))

@@ -24,8 +24,9 @@ from .augment import make_augmentation
 from .backbones import get_backbone
 from .callbacks import EpochProgressBar, RestoreBestValidation, WarmupCosineLR
 from .losses import ContrastiveCriterion, get_contrastive_loss
-from .model_selection import spatial_holdout
+from .model_selection import near_windows, spatial_holdout
 from .network import RIDGE_MODES, SPECTRUM_NORMS, PatchNetwork
+from .sampling import LabeledUnlabeledBatchSampler
 
 __all__ = [
     "ContrastivePatchRegressor",
@@ -204,6 +205,29 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         Share of the windows held out for early stopping, in (0, 1).
     n_iter_no_change : int, default=20
         Patience of early stopping, in epochs.
+    semi_supervised : bool, default=False
+        Accept unlabeled windows: rows of ``y`` whose targets are all NaN
+        (as scikit-learn's semi-supervised estimators mark unlabeled rows).
+        They take no part in the regression loss, the target statistics, the
+        data-driven radius, the ridge map or the validation windows; in the
+        contrastive term their only positive is their own augmented view
+        (NT-Xent, as SimCLR), while labeled pairs keep the radius mask (see
+        :func:`~hyperspectral_cl.losses.semi_supervised_positive_mask`). They
+        do count in the network's input normalisation. Needs the contrastive
+        term (``alpha > 0`` and an ``augment``). Without it, a NaN in ``y`` is
+        an error.
+    unlabeled_batch_size : int or None, default=None
+        With unlabeled windows, each training batch holds ``batch_size``
+        labeled windows plus this many unlabeled ones drawn at random, and an
+        epoch is one pass over the labeled windows
+        (:class:`~hyperspectral_cl.sampling.LabeledUnlabeledBatchSampler`), so
+        the cost of an epoch does not grow with the unlabeled pool. None: as
+        many as ``batch_size``.
+    pretrain_epochs : int, default=0
+        Epochs of self-supervised warm-up before the joint phase: the network
+        is trained on the contrastive term alone (no regression loss), then on
+        the full loss for the remaining epochs (``max_epochs`` counts both).
+        Early stopping starts watching after the warm-up.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling, augmentations and the
         validation hold-out. With an int, CPU training is reproducible; torch's
@@ -336,6 +360,9 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         early_stopping="auto",
         validation_fraction=0.15,
         n_iter_no_change=20,
+        semi_supervised=False,
+        unlabeled_batch_size=None,
+        pretrain_epochs=0,
         random_state=None,
         criterion=torch.nn.MSELoss,
         optimizer=torch.optim.AdamW,
@@ -364,6 +391,9 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.semi_supervised = semi_supervised
+        self.unlabeled_batch_size = unlabeled_batch_size
+        self.pretrain_epochs = pretrain_epochs
         self.random_state = random_state
         kwargs.setdefault("iterator_train__shuffle", True)
         super().__init__(
@@ -430,6 +460,11 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         check_scalar(self.validation_fraction, "validation_fraction", min_val=0.0, max_val=1.0, include_min=False,
                      include_max=False)
         check_scalar(self.n_iter_no_change, "n_iter_no_change", kind=Integral, min_val=1)
+        if not isinstance(self.semi_supervised, (bool, np.bool_)):
+            raise TypeError(f"semi_supervised must be True or False, got {self.semi_supervised!r}")
+        if self.unlabeled_batch_size is not None:
+            check_scalar(self.unlabeled_batch_size, "unlabeled_batch_size", kind=Integral, min_val=0)
+        check_scalar(self.pretrain_epochs, "pretrain_epochs", kind=Integral, min_val=0)
         check_scalar(self.lr, "lr", min_val=0.0, include_min=False)
         check_scalar(self.max_epochs, "max_epochs", kind=Integral, min_val=0)
         check_scalar(self.batch_size, "batch_size", kind=Integral)
@@ -460,7 +495,17 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         """
         self._check_params()
         X = self._validate_X(X)
-        y, was_1d = check_targets(y, X.shape[0])
+        y, was_1d = check_targets(y, X.shape[0], unlabeled_rows=self.semi_supervised)
+        labeled = ~np.isnan(y).any(axis=1)
+        contrastive = self.alpha > 0 and self.augment is not None
+        if not labeled.all() and not contrastive:
+            raise ValueError(
+                f"{int((~labeled).sum())} unlabeled windows (NaN targets) can only be learned from through the "
+                f"contrastive term, which is off (alpha={self.alpha!r}, augment={self.augment!r})"
+            )
+        if self.pretrain_epochs and not contrastive:
+            raise ValueError(f"pretrain_epochs={self.pretrain_epochs} needs the contrastive term (alpha > 0 and an "
+                             "augment): the warm-up trains on it alone")
         n_bands, size, n_targets = X.shape[2], X.shape[3], y.shape[1]
         if reset:
             check_shape = getattr(get_backbone(self.backbone), "check_input_shape", None)
@@ -469,7 +514,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             make_augmentation(self.augment)  # fail early on unknown names
             self.n_bands_in_, self.patch_size_, self.n_targets_ = n_bands, size, n_targets
             self.y_ndim_ = 1 if was_1d else 2
-            self._learn_target_statistics(y)
+            self._learn_target_statistics(y[labeled])  # unlabeled rows take no part
         elif (n_bands, size, n_targets) != (self.n_bands_in_, self.patch_size_, self.n_targets_):
             advice = (
                 "warm_start=True makes fit continue training the fitted network: set warm_start=False "
@@ -709,13 +754,23 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self.blend_ = network.blend.detach().cpu().numpy().copy()
 
     def _early_stopping_holdout(self, n_samples):
-        """Whether this fit holds out windows for early stopping (without a user ``train_split``)."""
+        """Whether this fit holds out windows for early stopping (without a user ``train_split``).
+
+        ``n_samples`` counts the labeled windows.
+        """
         if self.train_split is not None or self.early_stopping is False:
             return False
         return self.early_stopping is True or n_samples >= EARLY_STOPPING_MIN_SAMPLES
 
-    def _holdout(self, n_samples, groups):
-        """Training and validation rows for early stopping: spatial blocks with positions, else random rows."""
+    def _holdout(self, y, groups):
+        """Training and validation rows for early stopping: spatial blocks with positions, else random rows.
+
+        Only labeled rows are held out; unlabeled rows (NaN targets) train, except
+        those that come near the held-out windows (positions given).
+        """
+        n_samples = len(y)
+        labeled_mask = ~np.isnan(np.asarray(y, dtype=np.float64).reshape(n_samples, -1)).any(axis=1)
+        labeled, unlabeled = np.flatnonzero(labeled_mask), np.flatnonzero(~labeled_mask)
         seed = self.random_state if isinstance(self.random_state, Integral) else None
         rng = check_random_state(None if seed is None else np.random.SeedSequence([seed, 1]).generate_state(1)[0])
         if groups is not None:
@@ -726,12 +781,18 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                     "per window, e.g. the coords returned by Scene.windows"
                 )
             try:
-                return spatial_holdout(coords, self.patch_size_, test_size=self.validation_fraction, random_state=rng)
+                train, valid = spatial_holdout(coords[labeled], self.patch_size_, test_size=self.validation_fraction,
+                                               random_state=rng)
             except ValueError as exc:
                 if self.early_stopping is True:
                     raise ValueError(f"early stopping could not hold out a spatial block: {exc}") from None
                 warnings.warn(f"early stopping is off for this fit: {exc}", UserWarning, stacklevel=4)
                 return np.arange(n_samples), None
+            train, valid = labeled[train], labeled[valid]
+            if unlabeled.size:  # the held-out region's pixels stay out of training
+                near = near_windows(coords[unlabeled], coords[valid], self.patch_size_, self.patch_size_ // 2)
+                train = np.sort(np.concatenate([train, unlabeled[~near]]))
+            return train, valid
         warnings.warn(
             f"early stopping validates on a random {self.validation_fraction:.0%} of the windows because fit got "
             "no window positions; windows that overlap training windows make that validation loss optimistic. "
@@ -740,9 +801,9 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             OverlappingValidationWarning,
             stacklevel=4,
         )
-        order = rng.permutation(n_samples)
-        n_valid = max(1, int(round(self.validation_fraction * n_samples)))
-        return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+        order = labeled[rng.permutation(len(labeled))]
+        n_valid = max(1, int(round(self.validation_fraction * len(labeled))))
+        return np.sort(np.concatenate([order[n_valid:], unlabeled])), np.sort(order[:n_valid])
 
     def get_split_datasets(self, X, y=None, **fit_params):
         """Split off the validation windows, and fit the network's input layers on the training part.
@@ -760,9 +821,10 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             ``dataset_valid`` is None when nothing is held out.
         """
         groups = fit_params.get("groups")
-        if self._early_stopping_holdout(len(X)):
+        n_labeled = int((~np.isnan(np.asarray(y).reshape(len(y), -1)).any(axis=1)).sum())
+        if self._early_stopping_holdout(n_labeled):
             dataset = self.get_dataset(X, y)
-            train, valid = self._holdout(len(dataset), groups)
+            train, valid = self._holdout(y, groups)
             self.validation_indices_ = valid
             dataset_train = Subset(dataset, train)
             dataset_valid = None if valid is None else Subset(dataset, valid)
@@ -799,13 +861,22 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         )
 
     def get_iterator(self, dataset, training=False):
-        """skorch's iterator; inference loaders get a private generator.
+        """skorch's iterator, with two changes.
 
-        A DataLoader draws a base seed from torch's global generator even when it
-        does not shuffle; a private generator keeps predict from changing the
-        caller's global random state.
+        Training data holding unlabeled rows (``semi_supervised=True``) are
+        batched by :class:`~hyperspectral_cl.sampling.LabeledUnlabeledBatchSampler`.
+        Inference loaders get a private generator: a DataLoader draws a base seed
+        from torch's global generator even when it does not shuffle, and predict
+        must not change the caller's global random state.
         """
-        if training or self.iterator_valid is not DataLoader:
+        if training:
+            sampler = self._mixed_batch_sampler(dataset)
+            if sampler is None:
+                return super().get_iterator(dataset, training=True)
+            kwargs = {k: v for k, v in self.get_params_for("iterator_train").items()
+                      if k not in ("batch_size", "shuffle", "sampler", "drop_last")}
+            return DataLoader(dataset, batch_sampler=sampler, **kwargs)
+        if self.iterator_valid is not DataLoader:
             return super().get_iterator(dataset, training=training)
         kwargs = self.get_params_for("iterator_valid")
         kwargs.setdefault("batch_size", self.batch_size)
@@ -814,8 +885,35 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         kwargs.setdefault("generator", torch.Generator())
         return self.iterator_valid(dataset, **kwargs)
 
+    def _mixed_batch_sampler(self, dataset):
+        """The labeled/unlabeled batch sampler when the training data hold unlabeled rows, else None."""
+        if not self.semi_supervised:
+            return None
+        base, rows = (dataset.dataset, np.asarray(dataset.indices)) if isinstance(dataset, Subset) else (dataset, None)
+        y = getattr(base, "y", None)
+        if y is None:
+            return None
+        y = np.asarray(y)
+        y = y if rows is None else y[rows]
+        unlabeled = np.isnan(y.reshape(len(y), -1)).all(axis=1)
+        if not unlabeled.any():
+            return None
+        batch_size = len(y) if self.batch_size == -1 else self.batch_size
+        n_unlabeled = batch_size if self.unlabeled_batch_size is None else self.unlabeled_batch_size
+        return LabeledUnlabeledBatchSampler(np.flatnonzero(~unlabeled), np.flatnonzero(unlabeled), batch_size,
+                                            n_unlabeled)
+
     def _contrastive_active(self):
         return self.alpha > 0 and getattr(self, "augment_", None) is not None
+
+    def _pretraining(self):
+        """Whether the current epoch is part of the self-supervised warm-up."""
+        return bool(self.history_) and self.history_[-1].get("pretraining", False)
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """skorch's hook (it opens the epoch's history row); also flags the warm-up epochs as ``pretraining``."""
+        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
+        self.history.record("pretraining", len(self.history) <= self.pretrain_epochs)
 
     def _record(self, key, value):
         if self.history_ is not None and len(self.history_) and self.history_[-1]["batches"]:
@@ -826,7 +924,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
 
         Puts the networks in training mode, records ``train_mse`` and
         ``train_contrastive`` when the contrastive term is active, and raises
-        :class:`TrainingDivergedError` for a non-finite loss.
+        :class:`TrainingDivergedError` for a non-finite loss. During the
+        ``pretrain_epochs`` warm-up the loss is the contrastive term alone.
 
         Parameters
         ----------
@@ -848,6 +947,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         y = to_tensor(y, device=self.device)
         y_pred = self.module_(x)
         mse = self.get_loss(y_pred, y, X=x, training=True)
+        pretraining = self._pretraining()
         loss = mse
         if self._contrastive_active():
             if not isinstance(y_pred, (tuple, list)):
@@ -857,7 +957,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                 _, features_aug = self.module_(x_aug)
             targets = y[:, None] if y.ndim == 1 else y
             con = self.contrastive_(torch.cat([y_pred[1], features_aug]), torch.cat([targets, targets]))
-            loss = mse + self.alpha * con
+            loss = con if pretraining else mse + self.alpha * con
             self._record("train_mse", mse.item())
             self._record("train_contrastive", con.item())
         if not torch.isfinite(loss):
@@ -895,7 +995,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
 
         Used for training (inside :meth:`get_training_loss`) and validation;
         the contrastive term is not part of it, so ``valid_loss`` is
-        deterministic for a fixed network.
+        deterministic for a fixed network. Unlabeled rows (NaN targets, with
+        ``semi_supervised=True``) are left out.
 
         Parameters
         ----------
@@ -916,6 +1017,12 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         y_true = to_tensor(y_true, device=self.device)
         if y_true.ndim == 1:
             y_true = y_true[:, None]
+        if self.semi_supervised:  # unlabeled rows (NaN targets) take no part in the regression loss
+            labeled = ~torch.isnan(y_true).any(dim=1)
+            if not bool(labeled.all()):
+                if not bool(labeled.any()):
+                    return pred.sum() * 0.0
+                pred, y_true = pred[labeled], y_true[labeled]
         return self.criterion_(pred, y_true)
 
     # --------------------------------------------------------------- inference

@@ -3,7 +3,9 @@
 All losses take the features of every view stacked on the batch axis and the
 matching targets (the caller stacks ``[anchor views; augmented views]`` with
 ``[y; y]``), so the other view of a sample is a positive by construction
-(target distance 0). Everything is vectorised over the batch (one ``M x M``
+(target distance 0). A precomputed boolean ``positives`` mask may replace the
+radius mask: :class:`ContrastiveCriterion` uses it for unlabeled samples (NaN
+targets), whose only positive is their own other view (NT-Xent, as in SimCLR). Everything is vectorised over the batch (one ``M x M``
 similarity matrix, no Python loop over samples) and numerically stable
 (``logsumexp``); no loss returns NaN or inf for finite features.
 
@@ -26,6 +28,7 @@ __all__ = [
     "get_contrastive_loss",
     "paper_contrastive_loss",
     "radius_positive_mask",
+    "semi_supervised_positive_mask",
     "supcon_contrastive_loss",
 ]
 
@@ -48,6 +51,35 @@ def radius_positive_mask(targets, radius):
     d2 = (t[:, None, :] - t[None, :, :]).pow(2).sum(-1)
     eye = torch.eye(t.shape[0], dtype=torch.bool, device=t.device)
     return (d2 <= radius * radius) & ~eye
+
+
+def semi_supervised_positive_mask(targets, radius, n_views=2):
+    """Positives when some samples are unlabeled: the radius mask among labeled rows, plus every view pair.
+
+    Rows are ``n_views`` stacked blocks of the same ``M / n_views`` samples (row
+    ``i`` and row ``i + k M / n_views`` are views of one sample). A row whose
+    targets are all NaN is unlabeled: its positives are the other views of its
+    own sample only. Labeled rows keep their radius positives (which include
+    their own other views, at target distance 0), so on a fully labeled batch
+    this equals :func:`radius_positive_mask`.
+
+    Parameters
+    ----------
+    targets : Tensor of shape (M,) or (M, n_targets)
+        NaN rows mark unlabeled samples.
+    radius : float
+    n_views : int, default=2
+
+    Returns
+    -------
+    mask : bool Tensor of shape (M, M)
+    """
+    m = targets.shape[0]
+    if m % n_views:
+        raise ValueError(f"{m} rows cannot be {n_views} stacked views of the same samples")
+    sample = torch.arange(m, device=targets.device) % (m // n_views)
+    same = (sample[:, None] == sample[None, :]) & ~torch.eye(m, dtype=torch.bool, device=targets.device)
+    return radius_positive_mask(targets, radius) | same  # NaN distances compare False: no radius positive
 
 
 def _cosine_logits(features, temperature):
@@ -86,12 +118,19 @@ def _masked_logsumexp(logits, mask):
     return torch.logsumexp(masked, dim=1), has_any
 
 
-def _logits_and_masks(features, targets, radius, temperature):
-    """Cosine logits, the radius positive mask and the self mask of a batch."""
+def _logits_and_masks(features, targets, radius, temperature, positives=None):
+    """Cosine logits, the positive mask (the radius mask unless given) and the self mask of a batch."""
     logits = _cosine_logits(features, temperature)
-    pos = radius_positive_mask(targets, radius)
+    pos = radius_positive_mask(targets, radius) if positives is None else _check_positives(positives, features)
     eye = torch.eye(features.shape[0], dtype=torch.bool, device=features.device)
     return logits, pos, eye
+
+
+def _check_positives(positives, features):
+    m = features.shape[0]
+    if not isinstance(positives, torch.Tensor) or positives.dtype != torch.bool or positives.shape != (m, m):
+        raise ValueError(f"positives must be a boolean tensor of shape ({m}, {m})")
+    return positives & ~torch.eye(m, dtype=torch.bool, device=positives.device)
 
 
 def _zero_loss(features):
@@ -99,7 +138,7 @@ def _zero_loss(features):
     return features.sum() * 0.0
 
 
-def paper_contrastive_loss(features, targets, *, radius, temperature, positive_reduction="sum"):
+def paper_contrastive_loss(features, targets, *, radius, temperature, positive_reduction="sum", positives=None):
     """The paper's contrastive loss (Eq. 2), with negatives-only denominators.
 
     ``L = -1/M sum_i sum_{j in P(i)} log( exp(s_ij) / sum_{k in N(i)} exp(s_ik) )``
@@ -119,6 +158,9 @@ def paper_contrastive_loss(features, targets, *, radius, temperature, positive_r
     positive_reduction : {'sum', 'mean'}, default='sum'
         ``'sum'`` is Eq. 2 as printed (anchors with many positives weigh more);
         ``'mean'`` averages over each anchor's positives.
+    positives : bool Tensor of shape (M, M) or None, default=None
+        Positive pairs, replacing the radius mask (e.g.
+        :func:`semi_supervised_positive_mask`); the diagonal is ignored.
 
     Returns
     -------
@@ -138,7 +180,7 @@ def paper_contrastive_loss(features, targets, *, radius, temperature, positive_r
     m = features.shape[0]
     if m < 2:
         return _zero_loss(features)
-    logits, pos, eye = _logits_and_masks(features, targets, radius, temperature)
+    logits, pos, eye = _logits_and_masks(features, targets, radius, temperature, positives)
     neg = ~pos & ~eye
     log_denom, has_neg = _masked_logsumexp(logits, neg)
     log_prob = logits - log_denom[:, None]
@@ -150,7 +192,7 @@ def paper_contrastive_loss(features, targets, *, radius, temperature, positive_r
     return (per_anchor * valid).sum() / m
 
 
-def supcon_contrastive_loss(features, targets, *, radius, temperature):
+def supcon_contrastive_loss(features, targets, *, radius, temperature, positives=None):
     """Supervised contrastive loss (Khosla et al., 2020) with a target-radius mask.
 
     ``L = 1/|A| sum_{i in A} -1/|P(i)| sum_{p in P(i)} log( exp(s_ip) / sum_{k != i} exp(s_ik) )``
@@ -162,17 +204,21 @@ def supcon_contrastive_loss(features, targets, *, radius, temperature):
     targets : Tensor of shape (M,) or (M, n_targets)
     radius : float
     temperature : float
+    positives : bool Tensor of shape (M, M) or None, default=None
+        Positive pairs, replacing the radius mask; the diagonal is ignored.
 
     Returns
     -------
     loss : scalar Tensor
-        Non-negative; 0 when no anchor has a positive or ``M == 1``.
+        Non-negative; 0 when no anchor has a positive or ``M == 1``. With
+        :func:`semi_supervised_positive_mask` on a batch whose samples are all
+        unlabeled this is NT-Xent (SimCLR).
     """
     _check(features, targets, radius, temperature)
     m = features.shape[0]
     if m < 2:
         return _zero_loss(features)
-    logits, pos, eye = _logits_and_masks(features, targets, radius, temperature)
+    logits, pos, eye = _logits_and_masks(features, targets, radius, temperature, positives)
     log_denom, _ = _masked_logsumexp(logits, ~eye)
     log_prob = logits - log_denom[:, None]
     n_pos = pos.sum(dim=1)
@@ -183,7 +229,7 @@ def supcon_contrastive_loss(features, targets, *, radius, temperature):
     return per_anchor[valid].mean()
 
 
-def bce_contrastive_loss(features, targets, *, radius, temperature):
+def bce_contrastive_loss(features, targets, *, radius, temperature, positives=None):
     """Pairwise binary cross-entropy form of the authors' public ICASSP 2024 code.
 
     Each unordered pair ``i < j`` is a binary problem: logit ``s_ij`` (cosine over
@@ -197,6 +243,8 @@ def bce_contrastive_loss(features, targets, *, radius, temperature):
     radius : float
     temperature : float
         The public code uses 1.0 (logits stay in [-1, 1]).
+    positives : bool Tensor of shape (M, M) or None, default=None
+        Positive pairs (labels 1), replacing the radius mask.
 
     Returns
     -------
@@ -214,15 +262,14 @@ def bce_contrastive_loss(features, targets, *, radius, temperature):
     m = features.shape[0]
     if m < 2:
         return _zero_loss(features)
-    logits = _cosine_logits(features, temperature)
-    pos = radius_positive_mask(targets, radius)
+    logits, pos, _ = _logits_and_masks(features, targets, radius, temperature, positives)
     iu = torch.triu_indices(m, m, offset=1, device=features.device)
     return F.binary_cross_entropy_with_logits(logits[iu[0], iu[1]], pos[iu[0], iu[1]].to(logits.dtype))
 
 
-def _paper_mean(features, targets, *, radius, temperature):
+def _paper_mean(features, targets, *, radius, temperature, positives=None):
     return paper_contrastive_loss(
-        features, targets, radius=radius, temperature=temperature, positive_reduction="mean"
+        features, targets, radius=radius, temperature=temperature, positive_reduction="mean", positives=positives
     )
 
 
@@ -310,11 +357,25 @@ class ContrastiveCriterion(nn.Module):
             raise ValueError(f"target_scale must be positive and finite, got {target_scale!r}")
         self.register_buffer("target_scale", scale)
 
-    def forward(self, features, targets):
-        """Loss of ``features`` (M, d) whose rows have ``targets`` (M,) or (M, n_targets)."""
+    def forward(self, features, targets, n_views=2):
+        """Loss of ``n_views`` stacked views: ``features`` (M, d), ``targets`` (M,) or (M, n_targets).
+
+        Rows whose targets are all NaN are unlabeled samples: their only
+        positives are their own other views (:func:`semi_supervised_positive_mask`).
+        """
         if targets.ndim == 1:
             targets = targets[:, None]
-        return self.loss_fn(features, targets * self.target_scale, radius=self.radius, temperature=self.temperature)
+        targets = targets * self.target_scale
+        unlabeled = torch.isnan(targets).all(dim=1)
+        if not bool(unlabeled.any()):
+            return self.loss_fn(features, targets, radius=self.radius, temperature=self.temperature)
+        if self.loss_fn not in CONTRASTIVE_LOSSES.values():
+            raise ValueError(
+                "unlabeled samples (NaN targets) need one of the built-in contrastive losses "
+                f"({', '.join(CONTRASTIVE_LOSSES)}), which take the semi-supervised positive mask; got {self.loss!r}"
+            )
+        positives = semi_supervised_positive_mask(targets, self.radius, n_views)
+        return self.loss_fn(features, targets, radius=self.radius, temperature=self.temperature, positives=positives)
 
     def extra_repr(self):
         name = self.loss if isinstance(self.loss, str) else getattr(self.loss, "__name__", repr(self.loss))

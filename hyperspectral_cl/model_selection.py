@@ -25,7 +25,14 @@ from sklearn.utils import check_random_state
 
 from ._validation import check_scalar
 
-__all__ = ["SpatialBlockSplit", "leakage_report", "spatial_holdout", "test_overlap_fraction"]
+__all__ = [
+    "SemiSupervisedSplit",
+    "SpatialBlockSplit",
+    "leakage_report",
+    "near_windows",
+    "spatial_holdout",
+    "test_overlap_fraction",
+]
 
 
 def _check_coords(groups, n_samples=None, name="groups"):
@@ -359,6 +366,143 @@ def spatial_holdout(coords, window_size, *, test_size=0.15, n_blocks="auto", buf
             "removed; use a smaller test_size, more blocks or a smaller buffer"
         )
     return train, test
+
+
+def near_windows(coords, reference, window_size, buffer=0):
+    """Which windows come within ``buffer`` pixels of (or overlap) any reference window.
+
+    Parameters
+    ----------
+    coords : array-like of shape (n_windows, 2)
+        Top-left corners of the windows to test.
+    reference : array-like of shape (n_reference, 2)
+        Top-left corners of the reference windows (e.g. a test set).
+    window_size : int
+        Side of every window, in pixels.
+    buffer : int, default=0
+        Gap, in pixels, that still counts as near; 0 flags only windows sharing a pixel.
+
+    Returns
+    -------
+    ndarray of bool of shape (n_windows,)
+    """
+    size = int(check_scalar(window_size, "window_size", kind=Integral, min_val=1))
+    gap = int(check_scalar(buffer, "buffer", kind=Integral, min_val=0))
+    coords = _check_coords(coords, name="coords")
+    reference = np.asarray(reference)
+    if reference.size == 0:
+        return np.zeros(len(coords), dtype=bool)
+    reference = _check_coords(reference, name="reference")
+    both = np.concatenate([coords, reference])
+    origin, shape = _extent(both, size, grow=gap)
+    return _windows_touching(_footprint_mask(reference, size, origin, shape, grow=gap), coords, size, origin)
+
+
+def _labeled_rows(y):
+    """Rows of ``y`` that are labeled (not all NaN)."""
+    arr = np.asarray(y, dtype=np.float64)
+    return ~np.isnan(arr.reshape(len(arr), -1)).all(axis=1)
+
+
+class SemiSupervisedSplit:
+    """Cross-validate on the labeled windows; give the unlabeled ones to every training fold.
+
+    Wraps a splitter (``SpatialBlockSplit``, ``KFold``...) for data whose
+    unlabeled windows are rows of NaN targets (``ContrastivePatchRegressor(
+    semi_supervised=True)``). The wrapped splitter splits the labeled windows
+    only, so **no unlabeled window is ever in a test fold or scored**; every
+    training fold also gets the unlabeled windows, except (``transductive=False``)
+    those that come within ``buffer`` pixels of a test window, so the model never
+    sees the pixels it is scored on.
+
+    Parameters
+    ----------
+    cv : cross-validation splitter
+        Splits the labeled windows; receives their ``groups`` (positions).
+    transductive : bool, default=False
+        ``True`` keeps every unlabeled window in every training fold, the test
+        region's included. That is legitimate when the model will map the same
+        scene it is trained on (its pixels are available at training time), and
+        should be reported as such; it is not an estimate of performance on a new
+        scene.
+    window_size : int or None, default=None
+        Window side for the proximity test (``transductive=False``); None takes
+        ``cv.window_size`` (a :class:`SpatialBlockSplit`).
+    buffer : int or None, default=None
+        Gap in pixels; None takes ``cv``'s buffer rule (half a window).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspectral_cl.model_selection import SemiSupervisedSplit, SpatialBlockSplit
+    >>> rows, cols = np.meshgrid(np.arange(20), np.arange(20), indexing="ij")
+    >>> coords = np.stack([rows.ravel(), cols.ravel()], axis=1)
+    >>> y = np.full(len(coords), np.nan)
+    >>> y[::7] = 1.0                                   # one window in seven is labeled
+    >>> cv = SemiSupervisedSplit(SpatialBlockSplit(3, n_blocks=(2, 1)))
+    >>> [bool(np.isnan(y[test]).any()) for _, test in cv.split(coords, y, groups=coords)]
+    [False, False]
+    """
+
+    def __init__(self, cv, transductive=False, window_size=None, buffer=None):
+        self.cv = cv
+        self.transductive = transductive
+        self.window_size = window_size
+        self.buffer = buffer
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """Number of folds of the wrapped splitter (on the labeled windows).
+
+        Returns
+        -------
+        int
+        """
+        if y is None:
+            return self.cv.get_n_splits(X, y, groups)
+        labeled = _labeled_rows(y)
+        g = None if groups is None else np.asarray(groups)[labeled]
+        return self.cv.get_n_splits(None if X is None else np.asarray(X)[labeled], np.asarray(y)[labeled], g)
+
+    def split(self, X, y, groups=None):
+        """Generate train and test indices.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_windows, ...)
+        y : array-like of shape (n_windows,) or (n_windows, n_targets)
+            Rows of NaN mark unlabeled windows.
+        groups : array-like of shape (n_windows, 2) or None
+            Window positions: passed (labeled rows) to the wrapped splitter, and
+            needed unless ``transductive=True``.
+
+        Yields
+        ------
+        train, test : ndarray of int
+        """
+        if y is None:
+            raise ValueError("SemiSupervisedSplit needs y: its rows of NaN mark the unlabeled windows")
+        labeled_mask = _labeled_rows(y)
+        labeled, unlabeled = np.flatnonzero(labeled_mask), np.flatnonzero(~labeled_mask)
+        coords = None if groups is None else _check_coords(groups, len(labeled_mask))
+        if not self.transductive:
+            if coords is None:
+                raise ValueError(
+                    "SemiSupervisedSplit(transductive=False) needs the windows' positions (groups=coords) to keep "
+                    "unlabeled windows of the test region out of training; pass them, or transductive=True"
+                )
+            size = self.window_size if self.window_size is not None else getattr(self.cv, "window_size", None)
+            if size is None:
+                raise ValueError("window_size is needed (the wrapped splitter has none)")
+            gap = int(size) // 2 if self.buffer is None else self.buffer
+        X_labeled = np.asarray(X)[labeled] if X is not None else labeled
+        y_labeled = np.asarray(y)[labeled]
+        groups_labeled = None if coords is None else coords[labeled]
+        for train, test in self.cv.split(X_labeled, y_labeled, groups_labeled):
+            test = labeled[test]
+            extra = unlabeled
+            if not self.transductive and unlabeled.size:
+                extra = unlabeled[~near_windows(coords[unlabeled], coords[test], size, gap)]
+            yield np.sort(np.concatenate([labeled[train], extra])), test
 
 
 def test_overlap_fraction(train, test, coords, window_size):

@@ -194,7 +194,8 @@ class PatchNetwork(nn.Module):
         batches : list of Tensor
             Patches, in batches of shape ``(n, 1, B, S, S)``.
         targets : ndarray of shape (n_samples, n_targets)
-            Their targets, as the network regresses them.
+            Their targets, as the network regresses them; rows of NaN
+            (unlabeled windows) are left out.
 
         Returns
         -------
@@ -202,7 +203,8 @@ class PatchNetwork(nn.Module):
         """
         spectra = torch.cat([self.normalize(x).mean(dim=(1, 3, 4)).double() for x in batches]).cpu().numpy()
         targets = np.asarray(targets, dtype=np.float64).reshape(len(spectra), -1)
-        ridge = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(spectra, targets)
+        labeled = ~np.isnan(targets).any(axis=1)  # unlabeled rows (NaN targets) take no part
+        ridge = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(spectra[labeled], targets[labeled])
         self.skip_weight.copy_(torch.from_numpy(np.atleast_2d(ridge.coef_).T.copy()))
         self.skip_bias.copy_(torch.from_numpy(np.atleast_1d(ridge.intercept_).copy()))
         self.ridge_alpha.copy_(torch.as_tensor(np.broadcast_to(ridge.alpha_, self.ridge_alpha.shape).copy()))

@@ -10,6 +10,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
+from skorch.callbacks import Callback
 from skorch.dataset import ValidSplit
 
 from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor, TrainingDivergedError
@@ -475,3 +476,110 @@ def test_physical_augmentations_see_reflectance_in_a_default_pipeline_inside_cro
     x = RecordingHapke.seen[0]
     torch.testing.assert_close(HapkeScattering(min_angle=30.0, max_angle=30.0)(x), x)
     torch.testing.assert_close(AtmosphericCompensation(max_angle=0.0)(x), x)
+
+
+# ----------------------------------------------------------------------------- unlabeled windows
+@pytest.fixture(scope="module")
+def semi(scene):
+    """Patches of every 5 x 5 window of the scene, a quarter of them labeled, and their positions."""
+    X, y, coords = scene.windows(5)
+    P = PatchExtractor(5).fit_transform(X)
+    labeled = np.random.default_rng(0).random(len(P)) < 0.25
+    y_semi = np.where(labeled[:, None], y, np.nan).astype(np.float32)
+    return P, y_semi, y, coords, labeled
+
+
+class RecordSplit(Callback):
+    """Record the training rows and the batches of each fit."""
+
+    def initialize(self):
+        self.train_rows, self.batches = None, []
+        return self
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        if self.train_rows is None:
+            self.train_rows = np.asarray(dataset_train.indices)
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training:
+            self.batches.append(np.isnan(np.asarray(batch[1])).all(axis=1))
+
+
+def test_nan_targets_need_semi_supervised(semi):
+    P, y_semi, *_ = semi
+    with pytest.raises(ValueError, match="semi_supervised=True"):
+        ContrastivePatchRegressor("li", **tiny_net_params()).fit(P, y_semi)
+    partial = np.array(y_semi)
+    partial[np.flatnonzero(~np.isnan(partial).any(axis=1))[0], 0] = np.nan
+    with pytest.raises(ValueError, match="NaN in some but not all targets"):
+        ContrastivePatchRegressor("li", semi_supervised=True, **tiny_net_params()).fit(P, partial)
+    with pytest.raises(ValueError, match="every row of y is NaN"):
+        ContrastivePatchRegressor("li", semi_supervised=True, **tiny_net_params()).fit(P, np.full_like(y_semi, np.nan))
+    with pytest.raises(ValueError, match="contrastive term, which is off"):
+        ContrastivePatchRegressor("li", semi_supervised=True, **tiny_net_params(alpha=0.0)).fit(P, y_semi)
+
+
+def test_unlabeled_rows_take_no_part_in_statistics_validation_or_the_regression_loss(semi):
+    P, y_semi, y, coords, labeled = semi
+    rec = RecordSplit()
+    net = ContrastivePatchRegressor("li", semi_supervised=True, **tiny_net_params(
+        max_epochs=2, batch_size=16, unlabeled_batch_size=8, callbacks=[rec], early_stopping=True)).fit(
+        P, y_semi, groups=coords)
+    np.testing.assert_allclose(net.y_mean_, y[labeled].mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(net.y_scale_, y[labeled].std(axis=0), rtol=1e-4)
+    assert labeled[net.validation_indices_].all()  # only labeled windows are held out
+    train = rec.train_rows
+    assert not np.isin(net.validation_indices_, train).any()
+    # unlabeled windows of the held-out region stay out of training
+    unlabeled_train = train[~labeled[train]]
+    assert test_overlap_fraction(unlabeled_train, net.validation_indices_, coords, 5) == 0.0
+    assert len(unlabeled_train) > 0
+    # every batch: at most 16 labeled rows and 8 unlabeled ones; an epoch is one pass over the labeled
+    n_labeled_train = int(labeled[train].sum())
+    per_epoch = int(np.ceil(n_labeled_train / 16))
+    assert len(rec.batches) == 2 * per_epoch
+    for unl in rec.batches:
+        assert (~unl).sum() <= 16 and 1 <= unl.sum() <= 8
+    assert sum((~unl).sum() for unl in rec.batches[:per_epoch]) == n_labeled_train
+    # the regression loss ignores unlabeled rows
+    Xt = torch.as_tensor(P[:40])
+    yt = torch.as_tensor((y_semi[:40] - net.y_mean_) / net.y_scale_)
+    keep = ~torch.isnan(yt).any(dim=1)
+    with torch.no_grad():
+        pred = net.module_(Xt)
+        torch.testing.assert_close(net.get_loss(pred, yt), torch.mean((pred[0][keep] - yt[keep]) ** 2))
+    assert np.isfinite(net.predict(P)).all()
+
+
+def test_unlabeled_windows_change_what_is_learned(semi):
+    P, y_semi, _, _, labeled = semi
+    params = tiny_net_params(max_epochs=3, batch_size=16, early_stopping=False)
+    with_unlabeled = ContrastivePatchRegressor("li", semi_supervised=True, **params).fit(P, y_semi)
+    without = ContrastivePatchRegressor("li", semi_supervised=True, **params).fit(P[labeled], y_semi[labeled])
+    assert not np.allclose(with_unlabeled.predict(P), without.predict(P))
+    # and semi_supervised=True on fully labeled data is plain supervised training
+    plain = ContrastivePatchRegressor("li", **params).fit(P[labeled], y_semi[labeled])
+    np.testing.assert_allclose(without.predict(P), plain.predict(P), rtol=1e-6, atol=1e-7)
+
+
+def test_a_pipeline_transforms_labeled_and_unlabeled_windows(scene):
+    X, y, coords = scene.windows(5)
+    y = np.array(y)
+    y[::3] = np.nan
+    model = make_pipeline(PatchExtractor(5), ContrastivePatchRegressor("li", semi_supervised=True,
+                                                                       **tiny_net_params(max_epochs=1)))
+    model.fit(X, y, contrastivepatchregressor__groups=coords)
+    assert model.predict(X).shape == y.shape
+
+
+def test_self_supervised_warm_up(semi):
+    P, y_semi, y, coords, _ = semi
+    net = ContrastivePatchRegressor("li", semi_supervised=True, pretrain_epochs=2, **tiny_net_params(
+        max_epochs=5, batch_size=32, early_stopping=True, n_iter_no_change=1)).fit(P, y_semi, groups=coords)
+    flags = net.history[:, "pretraining"]
+    assert flags[:2] == [True, True] and not any(flags[2:])
+    # the warm-up trains on the contrastive term alone, and early stopping starts watching after it
+    np.testing.assert_allclose(net.history[:2, "train_loss"], net.history[:2, "train_contrastive"], rtol=1e-6)
+    assert net.best_epoch_ >= 2 and len(net.history) >= 3
+    with pytest.raises(ValueError, match="pretrain_epochs=2 needs the contrastive term"):
+        ContrastivePatchRegressor("li", pretrain_epochs=2, **tiny_net_params(alpha=0.0)).fit(P[:20], y[:20])

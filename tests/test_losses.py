@@ -8,15 +8,18 @@ vectorised masks of the package.
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from hyperspectral_cl.losses import (
     CONTRASTIVE_LOSSES,
+    ContrastiveCriterion,
     bce_contrastive_loss,
     get_contrastive_loss,
     paper_contrastive_loss,
     radius_positive_mask,
+    semi_supervised_positive_mask,
     supcon_contrastive_loss,
 )
 
@@ -589,3 +592,100 @@ def test_bce_published_relation(m, d, s, temperature):
     p = m * (m - 1) / 2
     frac = p / (m * m)
     _assert_close(published, frac * ours + (1 - frac) * math.log(2))
+
+
+# ----------------------------------------------------------------------------- unlabeled samples (NaN targets)
+def naive_semi_supervised_supcon(features, targets, radius, temperature):
+    """Loop version: labeled anchors' positives are labeled rows within radius plus their own other view;
+    an unlabeled anchor's only positive is its own other view (two stacked views of n samples)."""
+    f = torch.nn.functional.normalize(features.double(), dim=1)
+    m, n = len(f), len(f) // 2
+    labeled = [not bool(torch.isnan(t).all()) for t in targets]
+    total, anchors = 0.0, 0
+    for i in range(m):
+        positives = []
+        for j in range(m):
+            if j == i:
+                continue
+            same_sample = j % n == i % n
+            close = labeled[i] and labeled[j] and float(torch.linalg.norm(targets[i] - targets[j])) <= radius
+            if same_sample or close:
+                positives.append(j)
+        denominator = sum(math.exp(float(f[i] @ f[k]) / temperature) for k in range(m) if k != i)
+        terms = [-(float(f[i] @ f[j]) / temperature - math.log(denominator)) for j in positives]
+        total += sum(terms) / len(terms)
+        anchors += 1
+    return total / anchors
+
+
+def test_semi_supervised_supcon_matches_a_loop():
+    g = torch.Generator().manual_seed(0)
+    n = 6
+    features = torch.randn(2 * n, 5, generator=g, dtype=torch.float64)
+    y = torch.rand(n, 2, generator=g, dtype=torch.float64)
+    y[[1, 4]] = float("nan")  # two unlabeled samples
+    targets = torch.cat([y, y])
+    criterion = ContrastiveCriterion("supcon", radius=0.4, temperature=0.5)
+    got = criterion(features, targets)
+    np.testing.assert_allclose(got.item(), naive_semi_supervised_supcon(features, targets, 0.4, 0.5), rtol=1e-10)
+    assert torch.isfinite(got)
+
+
+def test_all_unlabeled_is_nt_xent():
+    g = torch.Generator().manual_seed(1)
+    n, tau = 5, 0.2
+    features = torch.randn(2 * n, 4, generator=g, dtype=torch.float64)
+    targets = torch.full((2 * n, 1), float("nan"), dtype=torch.float64)
+    got = ContrastiveCriterion("supcon", radius=10.0, temperature=tau)(features, targets)
+    # NT-Xent (SimCLR): -log softmax of the other view among the 2n - 1 other rows, averaged over rows
+    z = torch.nn.functional.normalize(features, dim=1)
+    sim = z @ z.T / tau
+    sim.fill_diagonal_(float("-inf"))
+    partner = (torch.arange(2 * n) + n) % (2 * n)
+    expected = -(sim[torch.arange(2 * n), partner] - torch.logsumexp(sim, dim=1)).mean()
+    torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("name", ["paper", "paper-mean", "supcon", "bce"])
+def test_semi_supervised_mask_on_labeled_batches_changes_nothing(name):
+    g = torch.Generator().manual_seed(2)
+    features = torch.randn(12, 4, generator=g)
+    y = torch.rand(6, 2, generator=g)
+    targets = torch.cat([y, y])
+    mask = semi_supervised_positive_mask(targets, 0.3)
+    assert torch.equal(mask, radius_positive_mask(targets, 0.3))
+    loss = CONTRASTIVE_LOSSES[name]
+    torch.testing.assert_close(loss(features, targets, radius=0.3, temperature=0.5, positives=mask),
+                               loss(features, targets, radius=0.3, temperature=0.5))
+    assert torch.isfinite(ContrastiveCriterion(name, radius=0.3)(features, targets.masked_fill(
+        torch.arange(12)[:, None] % 6 == 0, float("nan"))))
+
+
+def test_semi_supervised_mask_by_hand():
+    nan = float("nan")
+    targets = torch.tensor([[0.0], [0.1], [nan], [0.0], [0.1], [nan]])  # 3 samples x 2 views
+    mask = semi_supervised_positive_mask(targets, radius=0.15)
+    expected = torch.tensor([
+        [0, 1, 0, 1, 1, 0],
+        [1, 0, 0, 1, 1, 0],
+        [0, 0, 0, 0, 0, 1],
+        [1, 1, 0, 0, 1, 0],
+        [1, 1, 0, 1, 0, 0],
+        [0, 0, 1, 0, 0, 0],
+    ], dtype=torch.bool)
+    assert torch.equal(mask, expected)
+    with pytest.raises(ValueError, match="cannot be 2 stacked views"):
+        semi_supervised_positive_mask(targets[:5], 0.1)
+
+
+def test_unlabeled_rows_need_a_builtin_loss():
+    criterion = ContrastiveCriterion(lambda f, t, *, radius, temperature: f.sum() * 0, radius=0.1)
+    targets = torch.tensor([[0.0], [float("nan")], [0.0], [float("nan")]])
+    with pytest.raises(ValueError, match="need one of the built-in contrastive losses"):
+        criterion(torch.randn(4, 3), targets)
+
+
+def test_positives_must_be_a_square_boolean_mask():
+    with pytest.raises(ValueError, match="boolean tensor of shape \\(4, 4\\)"):
+        supcon_contrastive_loss(torch.randn(4, 3), torch.rand(4), radius=0.1, temperature=0.5,
+                                positives=torch.ones(4, 3, dtype=torch.bool))

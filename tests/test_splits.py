@@ -8,9 +8,18 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score, cross_validate
 from sklearn.pipeline import make_pipeline
 
-from hyperspectral_cl import MeanSpectrum
+from conftest import tiny_net_params
+
+from hyperspectral_cl import ContrastivePatchRegressor, MeanSpectrum, PatchExtractor
 from hyperspectral_cl.datasets import make_synthetic_scene
-from hyperspectral_cl.model_selection import SpatialBlockSplit, leakage_report, test_overlap_fraction
+from hyperspectral_cl.model_selection import (
+    SemiSupervisedSplit,
+    SpatialBlockSplit,
+    leakage_report,
+    near_windows,
+    spatial_holdout,
+    test_overlap_fraction,
+)
 
 
 def pixel_sets(coords, size, h, w, border):
@@ -198,3 +207,95 @@ def test_no_overlap_for_arbitrary_window_positions(size, n_rows, n_cols, buffer,
         gap_c = np.maximum(tr[:, None, 1] - te[None, :, 1], te[None, :, 1] - tr[:, None, 1]) - size
         assert (np.maximum(gap_r, gap_c) >= buffer).all()
     np.testing.assert_array_equal(tested, 1)
+
+
+# ----------------------------------------------------------------------------- spatial_holdout, near_windows
+def grid_coords(n):
+    rows, cols = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    return np.stack([rows.ravel(), cols.ravel()], axis=1)
+
+
+@pytest.mark.parametrize("size,test_size,seed", [(3, 0.15, 0), (5, 0.3, 1), (7, 0.1, 2)])
+def test_spatial_holdout_is_disjoint_buffered_and_large_enough(size, test_size, seed):
+    coords = grid_coords(40)
+    train, test = spatial_holdout(coords, size, test_size=test_size, random_state=seed)
+    assert len(test) >= test_size * len(coords) and len(np.intersect1d(train, test)) == 0
+    assert test_overlap_fraction(train, test, coords, size) == 0.0
+    # naive check of the buffer: every training window is more than size // 2 pixels from every test window
+    gap = size // 2
+    for i in train[::37]:
+        d = np.maximum(np.abs(coords[test] - coords[i]) - size + 1, 0).max(axis=1)
+        assert d.min() > gap
+    again = spatial_holdout(coords, size, test_size=test_size, random_state=seed)
+    np.testing.assert_array_equal(again[1], test)
+
+
+def test_spatial_holdout_errors():
+    with pytest.raises(ValueError, match="at least two blocks"):
+        spatial_holdout(np.zeros((5, 2), int), 3)
+    with pytest.raises(ValueError, match="test_size must be < 1"):
+        spatial_holdout(grid_coords(10), 3, test_size=1.0)
+
+
+def test_near_windows_matches_a_loop():
+    rng = np.random.default_rng(0)
+    coords, reference = rng.integers(0, 30, (200, 2)), rng.integers(0, 30, (5, 2))
+    for size, buffer in ((3, 0), (5, 2)):
+        got = near_windows(coords, reference, size, buffer)
+        # windows [c, c + size) grown by buffer overlap when the gap along both axes is at most buffer
+        gap = np.maximum(np.abs(coords[:, None, :] - reference[None, :, :]) - size + 1, 0).max(axis=2)
+        np.testing.assert_array_equal(got, (gap <= buffer).any(axis=1))
+    assert not near_windows(coords, np.zeros((0, 2), int), 3).any()
+
+
+# ----------------------------------------------------------------------------- SemiSupervisedSplit
+def semi_data(n=24, every=5):
+    coords = grid_coords(n)
+    y = np.full((len(coords), 2), np.nan)
+    y[::every] = np.random.default_rng(0).random((len(y[::every]), 2))
+    return coords, y
+
+
+@pytest.mark.parametrize("transductive", [False, True])
+def test_semi_supervised_split_tests_and_scores_only_labeled_windows(transductive):
+    coords, y = semi_data()
+    labeled = ~np.isnan(y).any(axis=1)
+    inner = SpatialBlockSplit(3, n_blocks=(2, 2))
+    cv = SemiSupervisedSplit(inner, transductive=transductive)
+    folds = list(cv.split(coords, y, groups=coords))
+    assert len(folds) == cv.get_n_splits(coords, y, coords) == 4
+    inner_folds = list(inner.split(coords[labeled], groups=coords[labeled]))
+    for (train, test), (itrain, itest) in zip(folds, inner_folds, strict=True):
+        np.testing.assert_array_equal(test, np.flatnonzero(labeled)[itest])  # the inner split of the labeled rows
+        assert labeled[test].all()
+        np.testing.assert_array_equal(train[labeled[train]], np.flatnonzero(labeled)[itrain])
+        unlabeled_train = train[~labeled[train]]
+        if transductive:
+            np.testing.assert_array_equal(unlabeled_train, np.flatnonzero(~labeled))
+        else:  # no unlabeled window within half a window of a test window
+            assert not near_windows(coords[unlabeled_train], coords[test], 3, 1).any()
+            assert 0 < len(unlabeled_train) < (~labeled).sum()
+
+
+def test_semi_supervised_split_needs_positions_unless_transductive():
+    coords, y = semi_data()
+    with pytest.raises(ValueError, match="needs the windows' positions"):
+        next(SemiSupervisedSplit(SpatialBlockSplit(3)).split(coords, y))
+    with pytest.raises(ValueError, match="needs y"):
+        next(SemiSupervisedSplit(SpatialBlockSplit(3)).split(coords, None, groups=coords))
+    with pytest.raises(ValueError, match="window_size is needed"):
+        next(SemiSupervisedSplit(KFold(2)).split(coords, y, groups=coords))
+    train, test = next(SemiSupervisedSplit(KFold(2), transductive=True).split(coords, y))
+    assert (~np.isnan(y[test])).all()
+
+
+def test_cross_validation_of_a_semi_supervised_pipeline_scores_labeled_windows_only(scene):
+    X, y, coords = scene.windows(5)
+    y = np.array(y)
+    y[np.random.default_rng(1).random(len(y)) > 0.4] = np.nan
+    model = make_pipeline(PatchExtractor(5), ContrastivePatchRegressor(
+        "li", semi_supervised=True, **tiny_net_params(max_epochs=1)))
+    cv = SemiSupervisedSplit(SpatialBlockSplit(5, n_blocks=(2, 1)))
+    scores = cross_val_score(model, X, y, groups=coords, cv=cv,
+                             params={"contrastivepatchregressor__groups": coords})
+    assert scores.shape == (2,) and np.isfinite(scores).all()
