@@ -41,7 +41,7 @@ class AcceleratedContrastivePatchRegressor(AccelerateMixin, ContrastivePatchRegr
 
     def train_step_single(self, batch, **fit_params):
         """The contrastive training step under the accelerator's autocast, with its backward."""
-        Xi, yi = unpack_data(batch)
+        Xi, yi = self.with_unlabeled_draw(*unpack_data(batch))
         with self.accelerator.autocast():
             loss, y_pred = self.get_training_loss(Xi, yi)
             self.accelerator.backward(loss)

@@ -36,8 +36,9 @@ __all__ = [
     "check_saved_version",
 ]
 
-#: Fewest training windows with which ``early_stopping='auto'`` holds some out for validation.
-EARLY_STOPPING_MIN_SAMPLES = 100
+#: Fewest labeled windows with which ``early_stopping='auto'`` holds some out for validation (the held-out
+#: windows also choose the ridge blend, which is worth a few noisy windows even on small label sets).
+EARLY_STOPPING_MIN_SAMPLES = 20
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -199,7 +200,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         (:func:`~hyperspectral_cl.model_selection.spatial_holdout`); without
         them a random share, with an :class:`OverlappingValidationWarning`
         (overlapping windows make that validation loss optimistic).
-        ``'auto'``: on when fit gets at least 100 windows and no ``train_split``.
+        ``'auto'``: on when fit gets at least 20 labeled windows and no
+        ``train_split``.
         A ``train_split`` you pass replaces the hold-out.
     validation_fraction : float, default=0.15
         Share of the windows held out for early stopping, in (0, 1).
@@ -658,7 +660,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         return int(np.random.SeedSequence([int(self.random_state), done]).generate_state(1)[0])
 
     # ---------------------------------------------------------------- training
-    def fit(self, X, y, groups=None, **fit_params):
+    def fit(self, X, y, groups=None, unlabeled=None, **fit_params):
         """Build the network for the data's shape and train it.
 
         Parameters
@@ -674,6 +676,13 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             a ``train_split`` you give (e.g. skorch's
             ``ValidSplit(SpatialBlockSplit(...))``). In a Pipeline:
             ``pipe.fit(X, y, net__groups=coords)``.
+        unlabeled : UnlabeledPatches or None, default=None
+            A pool of unlabeled patches (``semi_supervised=True``), e.g. a whole
+            scene (:meth:`Scene.unlabeled_patches
+            <hyperspectral_cl.datasets.Scene.unlabeled_patches>`): every training
+            batch draws ``unlabeled_batch_size`` patches from it, so memory stays
+            at the pool's cube plus a batch. Patches near the windows held out
+            for early stopping are not drawn.
         **fit_params : dict
             Passed to skorch's ``train_split``.
 
@@ -683,20 +692,25 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         """
         reset = not (self.warm_start and self.initialized_)
         X, y = self._prepare_fit_data(X, y, reset=reset, caller="fit")
+        self._check_unlabeled_pool(unlabeled, X)
         if groups is not None:
             fit_params["groups"] = groups
         self._check_training_step()
-        with _seeded_training(self._seed_for_call(), self._rng_device()):
-            if reset:
-                self.initialize()
-            self.module_.blend.fill_(1.0)  # the backbone trains on its own; the blend is chosen after
-            # NeuralNet.partial_fit is the training loop (it stops cleanly on KeyboardInterrupt); the
-            # private _routing_method tells skorch's metadata routing that this call came from fit
-            super().partial_fit(X, y, _routing_method="fit", **fit_params)
+        try:
+            self._unlabeled_pool = unlabeled  # for this call only: the split may restrict it
+            with _seeded_training(self._seed_for_call(), self._rng_device()):
+                if reset:
+                    self.initialize()
+                self.module_.blend.fill_(1.0)  # the backbone trains on its own; the blend is chosen after
+                # NeuralNet.partial_fit is the training loop (it stops cleanly on KeyboardInterrupt); the
+                # private _routing_method tells skorch's metadata routing that this call came from fit
+                super().partial_fit(X, y, _routing_method="fit", **fit_params)
+        finally:
+            del self._unlabeled_pool  # never kept: it holds a whole cube
         self._fit_blend(X, y)
         return self
 
-    def partial_fit(self, X, y, classes=None, groups=None, **fit_params):
+    def partial_fit(self, X, y, classes=None, groups=None, unlabeled=None, **fit_params):
         """Train for ``max_epochs`` more epochs without re-initialising the network.
 
         The input normalisation and the ridge map are fitted by the first call
@@ -710,6 +724,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             Ignored.
         groups : array-like of shape (n_samples, 2) or None, default=None
             Window positions, as for :meth:`fit`.
+        unlabeled : UnlabeledPatches or None, default=None
+            A pool of unlabeled patches, as for :meth:`fit`.
         **fit_params : dict
 
         Returns
@@ -717,16 +733,37 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self : ContrastivePatchRegressor
         """
         X, y = self._prepare_fit_data(X, y, reset=not self.initialized_)
+        self._check_unlabeled_pool(unlabeled, X)
         if groups is not None:
             fit_params["groups"] = groups
         self._check_training_step()
-        with _seeded_training(self._seed_for_call(), self._rng_device()):
-            if not self.initialized_:
-                self.initialize()
-            self.module_.blend.fill_(1.0)
-            super().partial_fit(X, y, **fit_params)
+        try:
+            self._unlabeled_pool = unlabeled
+            with _seeded_training(self._seed_for_call(), self._rng_device()):
+                if not self.initialized_:
+                    self.initialize()
+                self.module_.blend.fill_(1.0)
+                super().partial_fit(X, y, **fit_params)
+        finally:
+            del self._unlabeled_pool
         self._fit_blend(X, y)
         return self
+
+    def _check_unlabeled_pool(self, pool, X):
+        if pool is None:
+            return
+        if not self.semi_supervised:
+            raise ValueError("an unlabeled pool (unlabeled=...) needs semi_supervised=True")
+        if not callable(getattr(pool, "draw", None)):
+            raise TypeError(f"unlabeled must be an UnlabeledPatches pool (with a draw method), got {type(pool).__name__}")
+        if (pool.n_bands, pool.patch_size) != (X.shape[2], X.shape[3]):
+            raise ValueError(
+                f"the unlabeled pool cuts {pool.patch_size} x {pool.patch_size} patches of {pool.n_bands} bands; "
+                f"X holds {X.shape[3]} x {X.shape[3]} patches of {X.shape[2]} bands"
+            )
+        if self.alpha == 0 or self.augment is None:
+            raise ValueError("an unlabeled pool is only learned from through the contrastive term, which is off "
+                             f"(alpha={self.alpha!r}, augment={self.augment!r})")
 
     def _batches(self, X, rows=None):
         rows = np.arange(len(X)) if rows is None else rows
@@ -771,8 +808,10 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         n_samples = len(y)
         labeled_mask = ~np.isnan(np.asarray(y, dtype=np.float64).reshape(n_samples, -1)).any(axis=1)
         labeled, unlabeled = np.flatnonzero(labeled_mask), np.flatnonzero(~labeled_mask)
-        seed = self.random_state if isinstance(self.random_state, Integral) else None
-        rng = check_random_state(None if seed is None else np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+        rs = self.random_state
+        if isinstance(rs, np.random.RandomState):  # equally seeded instances give equal hold-outs
+            rs = int(rs.randint(np.iinfo(np.int32).max))
+        rng = check_random_state(None if rs is None else np.random.SeedSequence([int(rs), 1]).generate_state(1)[0])
         if groups is not None:
             coords = np.asarray(groups)
             if coords.shape[:1] != (n_samples,):
@@ -828,8 +867,15 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             self.validation_indices_ = valid
             dataset_train = Subset(dataset, train)
             dataset_valid = None if valid is None else Subset(dataset, valid)
+            pool = getattr(self, "_unlabeled_pool", None)
+            if pool is not None and valid is not None and groups is not None:
+                # the held-out region's pixels stay out of the unlabeled draws too
+                self._unlabeled_pool = pool.without_near(np.asarray(groups)[valid], self.patch_size_,
+                                                         self.patch_size_ // 2)
         else:
-            dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+            # only what a train_split takes (skorch's ValidSplit takes groups): not the unlabeled pool
+            split_params = {k: v for k, v in fit_params.items() if k != "unlabeled"}
+            dataset_train, dataset_valid = super().get_split_datasets(X, y, **split_params)
             # a train_split like skorch's ValidSplit returns Subsets of the data: their rows serve the blend
             whole = isinstance(dataset_valid, Subset) and len(dataset_valid.dataset) == len(X)
             self.validation_indices_ = np.asarray(dataset_valid.indices) if whole else None
@@ -968,6 +1014,29 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             )
         return loss, y_pred
 
+    def with_unlabeled_draw(self, X, y):
+        """The batch, plus patches drawn from the fit's unlabeled pool (with NaN targets) when there is one.
+
+        Parameters
+        ----------
+        X, y : Tensor or ndarray
+            A training batch.
+
+        Returns
+        -------
+        X, y : Tensor
+        """
+        pool = getattr(self, "_unlabeled_pool", None)
+        if pool is None:
+            return X, y
+        X, y = to_tensor(X, device=self.device), to_tensor(y, device=self.device)
+        n = self.unlabeled_batch_size if self.unlabeled_batch_size is not None else len(X)
+        if n == 0:
+            return X, y
+        patches, _ = pool.draw(n)
+        nan = torch.full((n, *y.shape[1:]), float("nan"), dtype=y.dtype, device=y.device)
+        return torch.cat([X, patches.to(device=X.device, dtype=X.dtype)]), torch.cat([y, nan])
+
     def train_step_single(self, batch, **fit_params):
         """Forward and backward passes of one training batch (skorch's extension point for a custom step).
 
@@ -976,14 +1045,15 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         batch : tuple
             ``(X, y)`` from the training DataLoader.
         **fit_params : dict
-            Ignored (``groups`` is for the split).
+            Ignored (``groups`` is for the split, ``unlabeled`` drawn from by
+            :meth:`with_unlabeled_draw`).
 
         Returns
         -------
         step : dict
             ``{'loss': loss, 'y_pred': (prediction, embedding)}``.
         """
-        Xi, yi = unpack_data(batch)
+        Xi, yi = self.with_unlabeled_draw(*unpack_data(batch))
         loss, y_pred = self.get_training_loss(Xi, yi)
         loss.backward()
         return {"loss": loss, "y_pred": y_pred}

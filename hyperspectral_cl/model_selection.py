@@ -368,7 +368,7 @@ def spatial_holdout(coords, window_size, *, test_size=0.15, n_blocks="auto", buf
     return train, test
 
 
-def near_windows(coords, reference, window_size, buffer=0):
+def near_windows(coords, reference, window_size, buffer=0, reference_size=None):
     """Which windows come within ``buffer`` pixels of (or overlap) any reference window.
 
     Parameters
@@ -378,24 +378,29 @@ def near_windows(coords, reference, window_size, buffer=0):
     reference : array-like of shape (n_reference, 2)
         Top-left corners of the reference windows (e.g. a test set).
     window_size : int
-        Side of every window, in pixels.
+        Side of the windows to test, in pixels.
     buffer : int, default=0
         Gap, in pixels, that still counts as near; 0 flags only windows sharing a pixel.
+    reference_size : int or None, default=None
+        Side of the reference windows (None: ``window_size``).
 
     Returns
     -------
     ndarray of bool of shape (n_windows,)
     """
     size = int(check_scalar(window_size, "window_size", kind=Integral, min_val=1))
+    ref_size = size if reference_size is None else int(
+        check_scalar(reference_size, "reference_size", kind=Integral, min_val=1))
     gap = int(check_scalar(buffer, "buffer", kind=Integral, min_val=0))
     coords = _check_coords(coords, name="coords")
     reference = np.asarray(reference)
     if reference.size == 0:
         return np.zeros(len(coords), dtype=bool)
     reference = _check_coords(reference, name="reference")
-    both = np.concatenate([coords, reference])
-    origin, shape = _extent(both, size, grow=gap)
-    return _windows_touching(_footprint_mask(reference, size, origin, shape, grow=gap), coords, size, origin)
+    origin = np.minimum(coords.min(axis=0), reference.min(axis=0) - gap)
+    far = np.maximum(coords.max(axis=0) + size, reference.max(axis=0) + ref_size + gap)
+    shape = tuple(int(v) for v in far - origin)
+    return _windows_touching(_footprint_mask(reference, ref_size, origin, shape, grow=gap), coords, size, origin)
 
 
 def _labeled_rows(y):

@@ -1,10 +1,10 @@
-"""Scene.windows (borders, positions, coords convention, validation), crop and bad bands."""
+"""Scene.windows (borders, positions, coords convention, validation), sparse labels, crop and bad bands."""
 
 import numpy as np
 import pytest
 
 from hyperspectral_cl import extract_windows
-from hyperspectral_cl.datasets import Scene
+from hyperspectral_cl.datasets import Scene, make_synthetic_scene
 
 
 def naive_reflect_windows(cube, targets, size, stride, label):
@@ -151,3 +151,32 @@ def test_crop_and_drop_bad_bands(rng):
     np.testing.assert_array_equal(d.cube, s.cube[:, :, [0, 2, 3]])
     assert s.cube.shape == (10, 12, 5)  # the original is untouched
     assert d.drop_bad_bands() is d
+
+
+# ----------------------------------------------------------------------------- sparse labels
+def test_labeled_windows_centre_on_the_pixels_and_read_their_labels():
+    scene = make_synthetic_scene(n_endmembers=3, shape=(30, 30), n_bands=6, random_state=0)
+    pixels = np.array([[0, 0], [10, 17], [29, 5], [10, 17]])  # a corner, a repeat
+    X, y, coords = scene.labeled_windows(pixels, size=5)
+    np.testing.assert_array_equal(coords, pixels - 2)
+    np.testing.assert_allclose(y, scene.targets[pixels[:, 0], pixels[:, 1]], rtol=1e-6)
+    np.testing.assert_array_equal(X[1], scene.cube[8:13, 15:20])  # inside: the window itself
+    np.testing.assert_array_equal(X[0, 2, 2], scene.cube[0, 0])  # at the corner: centred, reflected around
+    np.testing.assert_array_equal(X[0, 1, 1], scene.cube[0, 0])  # (half-sample symmetric: -1 -> 0)
+    _, y_mean, _ = scene.labeled_windows(pixels[1:2], size=5, label="mean")
+    np.testing.assert_allclose(y_mean[0], scene.targets[8:13, 15:20].mean(axis=(0, 1)), rtol=1e-5)
+    _, y_given, _ = scene.labeled_windows(pixels, size=3, values=[1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(y_given[:, 0], [1, 2, 3, 4])
+
+
+def test_labeled_windows_errors_and_the_unlabeled_pool():
+    scene = make_synthetic_scene(n_endmembers=2, shape=(12, 12), n_bands=4, random_state=0)
+    with pytest.raises(ValueError, match="pixels must have shape \\(n, 2\\)"):
+        scene.labeled_windows([1, 2], 3)
+    with pytest.raises(ValueError, match="values has 1 rows for 2 pixels"):
+        scene.labeled_windows([[1, 2], [3, 4]], 3, values=[1.0])
+    bare = Scene(scene.cube)
+    with pytest.raises(ValueError, match="no targets: pass values="):
+        bare.labeled_windows([[1, 2]], 3)
+    pool = scene.unlabeled_patches(3)
+    assert len(pool) == 100 and pool.n_bands == 4 and pool.patch_size == 3

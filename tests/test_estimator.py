@@ -363,7 +363,7 @@ def test_early_stopping_without_positions_warns_about_overlap(patches):
     with warnings.catch_warnings():
         warnings.simplefilter("error", OverlappingValidationWarning)
         off = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1, early_stopping=False)).fit(X, y)
-        small = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1)).fit(X[:99], y[:99])  # 'auto'
+        small = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1)).fit(X[:19], y[:19])  # 'auto'
         given = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1, train_split=ValidSplit(4))).fit(X, y)
     assert off.validation_indices_ is None and small.validation_indices_ is None
     np.testing.assert_array_equal(given.validation_indices_, np.arange(len(X) // 4))  # ValidSplit's rows
@@ -583,3 +583,62 @@ def test_self_supervised_warm_up(semi):
     assert net.best_epoch_ >= 2 and len(net.history) >= 3
     with pytest.raises(ValueError, match="pretrain_epochs=2 needs the contrastive term"):
         ContrastivePatchRegressor("li", pretrain_epochs=2, **tiny_net_params(alpha=0.0)).fit(P[:20], y[:20])
+
+
+def test_a_scene_as_an_unlabeled_pool_through_a_pipeline():
+    from hyperspectral_cl.datasets import make_synthetic_scene
+
+    scene = make_synthetic_scene(n_endmembers=3, shape=(40, 40), n_bands=12, smoothness=1.5, random_state=0)
+    pixels = np.random.default_rng(0).integers(0, 40, (120, 2))
+    X, y, coords = scene.labeled_windows(pixels, size=5)
+    pool = scene.unlabeled_patches(5)
+    draws = []
+
+    class Spy(Callback):
+        def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+            if training:
+                draws.append(len(batch[0]))
+
+    model = make_pipeline(PatchExtractor(5), ContrastivePatchRegressor("li", semi_supervised=True, **tiny_net_params(
+        max_epochs=2, batch_size=16, unlabeled_batch_size=24, callbacks=[Spy()], early_stopping=True)))
+    model.fit(X, y, contrastivepatchregressor__groups=coords, contrastivepatchregressor__unlabeled=pool)
+    net = model[-1]
+    assert not hasattr(net, "_unlabeled_pool")  # the pool (a whole cube) is not kept after fit
+    assert np.isfinite(model.predict(X)).all() and all(n <= 16 for n in draws)
+    # the pool changes what is learned (24 unlabeled patches join each batch of at most 16 labeled ones)
+    plain = make_pipeline(PatchExtractor(5), ContrastivePatchRegressor("li", semi_supervised=True, **tiny_net_params(
+        max_epochs=2, batch_size=16, unlabeled_batch_size=24, early_stopping=True)))
+    plain.fit(X, y, contrastivepatchregressor__groups=coords)
+    assert not np.allclose(plain.predict(X), model.predict(X))
+    # draws avoid the early-stopping hold-out: spy on the pool the step draws from
+    seen = []
+    original = type(pool).draw
+
+    def spy_draw(self, n, generator=None):
+        patches, corners = original(self, n, generator)
+        seen.append(corners)
+        return patches, corners
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(pool), "draw", spy_draw)
+        model.fit(X, y, contrastivepatchregressor__groups=coords, contrastivepatchregressor__unlabeled=pool)
+    valid = coords[model[-1].validation_indices_]
+    from hyperspectral_cl.model_selection import near_windows
+
+    assert not near_windows(np.concatenate(seen), valid, 5, 2).any()
+
+
+def test_bad_unlabeled_pools(patches):
+    from hyperspectral_cl.sampling import UnlabeledPatches
+
+    X, y = patches
+    pool = UnlabeledPatches(np.zeros((20, 20, X.shape[2]), np.float32), 5)
+    with pytest.raises(ValueError, match="needs semi_supervised=True"):
+        ContrastivePatchRegressor("li", **tiny_net_params()).fit(X, y, unlabeled=pool)
+    with pytest.raises(ValueError, match="cuts 5 x 5 patches of 9 bands"):
+        ContrastivePatchRegressor("li", semi_supervised=True, **tiny_net_params()).fit(
+            X, y, unlabeled=UnlabeledPatches(np.zeros((20, 20, 9), np.float32), 5))
+    with pytest.raises(TypeError, match="UnlabeledPatches pool"):
+        ContrastivePatchRegressor("li", semi_supervised=True, **tiny_net_params()).fit(X, y, unlabeled=np.zeros(3))
+    with pytest.raises(ValueError, match="contrastive term, which is off"):
+        ContrastivePatchRegressor("li", semi_supervised=True, **tiny_net_params(alpha=0.0)).fit(X, y, unlabeled=pool)

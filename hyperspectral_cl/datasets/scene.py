@@ -5,6 +5,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..patches import extract_windows
+from ..sampling import UnlabeledPatches
 
 __all__ = ["Scene"]
 
@@ -135,6 +136,74 @@ class Scene:
         return extract_windows(
             self.cube, self.targets, size=size, stride=stride, label=label, positions=positions, border=border
         )
+
+    def labeled_windows(self, pixels, size, values=None, label="center"):
+        """Windows centred on labeled pixels (sparse labels: field samples, lab measurements).
+
+        Together with :meth:`unlabeled_patches` this is the training set of
+        semi-supervised training (``ContrastivePatchRegressor(semi_supervised=True)``):
+        the few labeled windows as arrays, the rest of the scene as a pool.
+
+        Parameters
+        ----------
+        pixels : array-like of int of shape (n, 2)
+            ``(row, column)`` of each labeled pixel. Repeated pixels give
+            repeated windows (each sample keeps its own value).
+        size : int
+            Window side; windows near the border are completed by reflection.
+        values : array-like of shape (n,) or (n, n_targets), default=None
+            The labels. None reads them from the scene's targets.
+        label : {'center', 'mean'}, default='center'
+            With ``values=None``: the target of the pixel itself, or the mean of
+            the targets over its window.
+
+        Returns
+        -------
+        X : ndarray of shape (n, size, size, n_bands)
+        y : ndarray of shape (n, n_targets), float32
+        coords : ndarray of shape (n, 2)
+            Top-left corners (``pixels - size // 2``), for ``groups=``.
+
+        Examples
+        --------
+        >>> from hyperspectral_cl.datasets import make_synthetic_scene
+        >>> scene = make_synthetic_scene(shape=(40, 40), n_bands=10, random_state=0)
+        >>> X, y, coords = scene.labeled_windows([[3, 4], [20, 30]], size=5)
+        >>> X.shape, y.shape, coords.tolist()
+        ((2, 5, 5, 10), (2, 4), [[1, 2], [18, 28]])
+        """
+        pixels = np.asarray(pixels)
+        if pixels.ndim != 2 or pixels.shape[1] != 2:
+            raise ValueError(f"pixels must have shape (n, 2) (row, column), got {pixels.shape}")
+        corners = pixels - int(size) // 2
+        X, y, coords = extract_windows(self.cube, self.targets if values is None else None, size=size,
+                                       label=label, positions=corners, border="reflect")
+        if values is not None:
+            y = np.asarray(values, dtype=np.float32)
+            y = y[:, None] if y.ndim == 1 else y
+            if y.shape[0] != len(pixels):
+                raise ValueError(f"values has {y.shape[0]} rows for {len(pixels)} pixels")
+        elif y is None:
+            raise ValueError("the scene has no targets: pass values=")
+        return X, y, coords
+
+    def unlabeled_patches(self, size, exclude=None):
+        """Every window of the scene as a pool of unlabeled patches, cut on demand.
+
+        Parameters
+        ----------
+        size : int
+            Patch side (the one the network is trained on).
+        exclude : array-like of bool of shape (height - size + 1, width - size + 1), default=None
+            Top-left corners never to draw (no-data regions, a test region).
+
+        Returns
+        -------
+        UnlabeledPatches
+            Pass it as ``fit(..., unlabeled=pool)`` (in a Pipeline
+            ``net__unlabeled=pool``); memory stays at the cube plus a batch.
+        """
+        return UnlabeledPatches(self.cube, size, exclude=exclude)
 
     def crop(self, rows=slice(None), cols=slice(None)):
         """A sub-scene (views of the arrays, no copy).
