@@ -35,8 +35,8 @@ from sklearn.pipeline import Pipeline
 
 from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor
 from hyperspectral_cl._environment import cpu_name, versions
-from hyperspectral_cl.reproduce import get_preset, load_dataset, make_splits
-from hyperspectral_cl.reproduce.data import training_windows
+from hyperspectral_cl.reproduce import get_preset
+from hyperspectral_cl.reproduce.data import split_windows, training_windows
 from hyperspectral_cl.reproduce.models import classical_search
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -52,44 +52,43 @@ CLASSICAL = (
 VARIANTS = {"no contrastive term (alpha=0)": dict(alpha=0.0, augment=None), "defaults (alpha=1, spatial)": {}}
 
 
+def scored(estimator, train, fit_params, X_test, y_test, **keys):
+    """Fit ``estimator`` on ``train`` (a pair X, y), score it on the test windows; one result row."""
+    start = time.perf_counter()
+    model = estimator.fit(*train, **fit_params)
+    pred = model.predict(X_test)
+    net = model.steps[-1][1] if hasattr(model, "steps") else model  # a Pipeline's network, or a search
+    row = {**keys, "r2": r2_score(y_test, pred), "mae": mean_absolute_error(y_test, pred),
+           "seconds": time.perf_counter() - start, "best_epoch": getattr(net, "best_epoch_", None),
+           "blend": None if getattr(net, "blend_", None) is None else np.round(net.blend_, 3).tolist()}
+    print(" ".join(f"{v}" for v in keys.values()) + f": R2 {row['r2']:.4f} ({row['seconds']:.0f} s)", flush=True)
+    return row
+
+
 def run(args):
     rows = []
     for dataset in args.datasets:
         preset = get_preset("cpu", window=10, n_train=args.n_train, n_test=args.n_test, seeds=args.seeds)
         preset = replace(preset, bands=None)  # every band
         try:
-            scene, desc = load_dataset(dataset, preset)
+            data = split_windows(dataset, preset)
         except FileNotFoundError as exc:
             print(f"skipping {dataset}: {exc}", file=sys.stderr)
             continue
-        X, y, coords = scene.windows(10, label="mean")
-        pool, test = make_splits(coords, scene.cube.shape, preset, "spatial")
+        desc, X, y, coords, pool, test = (data[k] for k in ("description", "X", "y", "coords", "pool", "test"))
         for seed in range(args.seeds):
             train = training_windows(pool, preset, seed)
-
-            def record(model, variant, fit):
-                start = time.perf_counter()
-                est = fit()
-                pred = est.predict(X[test])
-                rows.append({"dataset": dataset, "bands": desc["bands"], "seed": seed, "model": model,
-                             "variant": variant, "r2": r2_score(y[test], pred),
-                             "mae": mean_absolute_error(y[test], pred), "seconds": time.perf_counter() - start,
-                             "best_epoch": getattr(est[-1], "best_epoch_", None),
-                             "blend": None if getattr(est[-1], "blend_", None) is None
-                             else np.round(est[-1].blend_, 3).tolist()})
-                r = rows[-1]
-                print(f"{dataset} seed {seed} {model} {variant}: R2 {r['r2']:.4f} ({r['seconds']:.0f} s)", flush=True)
-
+            keys = {"dataset": dataset, "bands": desc["bands"], "seed": seed}
             for name in args.classical:
-                record(name, "classical", lambda name=name: classical_search(
-                    name, X[train], "spatial", preset, coords[train]).fit(X[train], y[train]))
+                search = classical_search(name, X[train], "spatial", preset, coords[train])
+                rows.append(scored(search, (X[train], y[train]), {}, X[test], y[test], model=name,
+                                   variant="classical", **keys))
             for backbone in args.backbones:
                 for variant, params in VARIANTS.items():
-                    def fit(backbone=backbone, params=params):
-                        net = ContrastivePatchRegressor(backbone, spectrum_norm="l2", random_state=seed, **params)
-                        return Pipeline([("patches", PatchExtractor(10)), ("net", net)]).fit(
-                            X[train], y[train], net__groups=coords[train])
-                    record(backbone, variant, fit)
+                    net = ContrastivePatchRegressor(backbone, spectrum_norm="l2", random_state=seed, **params)
+                    model = Pipeline([("patches", PatchExtractor(10)), ("net", net)])
+                    rows.append(scored(model, (X[train], y[train]), {"net__groups": coords[train]}, X[test], y[test],
+                                       model=backbone, variant=variant, **keys))
     return pd.DataFrame(rows)
 
 

@@ -26,8 +26,8 @@ from sklearn.pipeline import Pipeline
 
 from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor
 from hyperspectral_cl._environment import cpu_name, versions
-from hyperspectral_cl.reproduce import get_preset, load_dataset, make_splits
-from hyperspectral_cl.reproduce.data import training_windows
+from hyperspectral_cl.reproduce import get_preset
+from hyperspectral_cl.reproduce.data import split_windows, training_windows
 from hyperspectral_cl.reproduce.models import classical_search, paper_recipe
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -65,12 +65,11 @@ def main(argv=None):
     rows = []
     for dataset in args.datasets:
         try:
-            scene, desc = load_dataset(dataset, preset)
+            data = split_windows(dataset, preset)
         except FileNotFoundError as exc:
             print(f"skipping {dataset}: {exc}", file=sys.stderr)
             continue
-        X, y, coords = scene.windows(preset.window, label="mean")
-        pool, test = make_splits(coords, scene.cube.shape, preset, "spatial")
+        X, y, coords, pool, test = (data[k] for k in ("X", "y", "coords", "pool", "test"))
         for seed in range(args.seeds):
             train = training_windows(pool, preset, seed)
             for name in ("ridge, mean of L2-normalised pixels", "kernel ridge (RBF), mean spectrum",

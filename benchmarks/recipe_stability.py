@@ -43,7 +43,8 @@ from sklearn.pipeline import Pipeline
 
 from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor, TrainingDivergedError
 from hyperspectral_cl._environment import cpu_name, versions
-from hyperspectral_cl.reproduce import get_preset, load_dataset, make_splits
+from hyperspectral_cl.reproduce import get_preset
+from hyperspectral_cl.reproduce.data import split_windows
 from hyperspectral_cl.reproduce.models import paper_recipe
 from hyperspectral_cl.reproduce.presets import BACKBONES
 
@@ -106,12 +107,11 @@ def main(argv=None):
                 preset = get_preset("cpu", window=window, n_train=args.n_train, n_test=args.n_test)
                 preset = replace(preset, bands=None if bands == "all" else int(bands))
                 try:
-                    scene, desc = load_dataset(dataset, preset)
+                    data = split_windows(dataset, preset)
                 except FileNotFoundError as exc:
                     print(f"skipping {dataset}: {exc}", file=sys.stderr)
                     break
-                X, y, coords = scene.windows(window, label="mean")
-                pool, test = make_splits(coords, scene.cube.shape, preset, "spatial")
+                desc, X, y, coords, pool, test = (data[k] for k in ("description", "X", "y", "coords", "pool", "test"))
                 for seed in range(args.seeds):
                     train = np.sort(np.random.default_rng(1000 + seed).choice(pool, args.n_train, replace=False))
                     data = (X[train], y[train], coords[train], X[test], y[test])

@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from conftest import tiny_net_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score, cross_validate
 from sklearn.pipeline import make_pipeline
-
-from conftest import tiny_net_params
 
 from hyperspectral_cl import ContrastivePatchRegressor, MeanSpectrum, PatchExtractor
 from hyperspectral_cl.datasets import make_synthetic_scene

@@ -10,7 +10,7 @@ import numpy as np
 from ..datasets import Scene, load_samson, load_usgs_library, make_synthetic_scene
 from ..model_selection import SpatialBlockSplit
 
-__all__ = ["DATASETS", "SPLITS", "bin_bands", "find_data_dir", "load_dataset", "make_splits"]
+__all__ = ["DATASETS", "SPLITS", "bin_bands", "find_data_dir", "load_dataset", "make_splits", "split_windows"]
 
 DATASETS = ("synthetic", "samson")
 SPLITS = ("random", "spatial")
@@ -159,3 +159,34 @@ def training_windows(pool, preset, seed):
 def windows_of(scene: Scene, preset):
     """All stride-1 windows of the scene, labelled with their mean abundances."""
     return scene.windows(preset.window, stride=1, label="mean")
+
+
+def split_windows(dataset, preset, split="spatial", **data_locations):
+    """A dataset's windows and one of its splits, as the benchmarks use them.
+
+    Parameters
+    ----------
+    dataset : {'synthetic', 'samson'}
+    preset : Preset
+        Its ``window``, ``bands``, ``n_train`` and ``n_test`` apply.
+    split : {'random', 'spatial'}, default='spatial'
+    **data_locations
+        ``data_dir``, ``samson``, ``usgs`` (see :func:`load_dataset`).
+
+    Returns
+    -------
+    dict
+        ``scene``, ``description``, ``X``, ``y``, ``coords`` (every stride-1
+        window, labelled with its mean targets), ``pool`` (the training region)
+        and ``test`` (the fixed test windows).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the dataset's files are missing.
+    """
+    scene, description = load_dataset(dataset, preset, **data_locations)
+    X, y, coords = windows_of(scene, preset)
+    pool, test = make_splits(coords, scene.cube.shape, preset, split)
+    return {"scene": scene, "description": description, "X": X, "y": y, "coords": coords, "pool": pool,
+            "test": test}
