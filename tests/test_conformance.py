@@ -66,7 +66,8 @@ ESTIMATORS = {
 # the fitted attributes each class documents (numpydoc "Attributes")
 DOCUMENTED = {
     ContrastivePatchRegressor: {"module_", "n_bands_in_", "patch_size_", "n_targets_", "radius_", "y_mean_",
-                                "y_scale_", "augment_", "history_"},
+                                "y_scale_", "augment_", "history_", "contrastive_", "blend_",
+                                "validation_indices_"},
     PatchExtractor: {"n_bands_in_", "window_shape_", "mean_", "scale_"},
     MeanSpectrum: {"n_bands_in_"},
 }
