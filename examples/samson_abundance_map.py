@@ -73,11 +73,11 @@ def main(argv=None):
 
     start = time.perf_counter()
     model = make_pipeline(
-        PatchExtractor(size, spectrum_norm="l2"),
-        ContrastivePatchRegressor("li", module__n_planes=4, module__head="simplex", augment=None, lr=0.01,
+        PatchExtractor(size),
+        ContrastivePatchRegressor("li", module__n_planes=4, module__head="simplex", spectrum_norm="l2", augment=None,
                                   batch_size=128, max_epochs=args.epochs, random_state=0),
     )
-    model.fit(X[train], y[train])
+    model.fit(X[train], y[train], contrastivepatchregressor__groups=coords[train])
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
     abundance_map = predict_map(model, scene, batch_size=2048)  # the window size comes from PatchExtractor

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from ..estimator import ContrastivePatchRegressor
 from .presets import BACKBONES, LITERAL_VARIANTS, PAPER_R2, VARIANTS
 
 __all__ = ["results_frame", "summary_frame", "write_report", "markdown_report"]
@@ -124,11 +125,13 @@ def markdown_report(results, *, title=None):
                      f"R² {r.r2_mean.iloc[0]:.3f}" for k, r in best.items() if len(r)]
             lines.append(f"- {s} split: " + "; ".join(parts))
         lines.append("")
-    slower = [r for r in runs if r["kind"] == "deep" and r.get("lr") is not None and r["lr"] < p["lr"]]
+    default_lr = ContrastivePatchRegressor().lr
+    slower = [r for r in runs if r["kind"] == "deep" and r.get("lr") is not None
+              and r["lr"] < (p["lr"] if r["variant"] in LITERAL_VARIANTS else default_lr)]
     if slower:
-        which = sorted({(r["model"], r["split"], f"{r['lr']:.2g}") for r in slower})
-        lines += [f"Runs whose loss diverged at lr {p['lr']} and were restarted with a smaller lr: "
-                  + "; ".join(f"{m} ({s} split, lr {lr})" for m, s, lr in which) + ".", ""]
+        which = sorted({(r["model"], r["variant"], r["split"], f"{r['lr']:.2g}") for r in slower})
+        lines += ["Runs whose loss diverged and were restarted with a smaller lr: "
+                  + "; ".join(f"{m} {v} ({s} split, lr {lr})" for m, v, s, lr in which) + ".", ""]
     if results.get("searches"):
         lines += ["### Chosen contrastive settings (GridSearchCV, inner CV on seed 0's training windows, "
                   "spectral+spatial variant)", "",
@@ -158,37 +161,44 @@ def plot_results(results, path):
     splits = list(dict.fromkeys(summary.split))
     backbones = [b for b in BACKBONES if b in set(summary.model)]
     variants = [v for v in VARIANTS if v in set(summary.variant)]
-    fig, axes = plt.subplots(1, len(splits), figsize=(6 * len(splits), 4.4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(splits), figsize=(6 * len(splits), 4.6), squeeze=False)
     width = 0.8 / max(1, len(variants))
-    # a run that failed badly (R² of -8) must not squash every other bar: clip the axis, print the value
-    bottom = min(0.0, max(-0.5, float(np.nanmin(summary.r2_mean)) - 0.05))
     for ax, split in zip(axes[0], splits, strict=True):
         sub = summary[summary.split == split].set_index(["model", "variant"])
+        classical = summary[(summary.split == split) & (summary.kind == "classical")]
+        best = classical.sort_values("r2_mean", ascending=False).iloc[0] if len(classical) else None
+        # each panel gets its own axis, zoomed on its bars (a random split's bars all sit near 1), clipped
+        # at -0.5 so that a run that failed badly (R² of -8) does not squash the others; its value is printed
+        deep = sub[sub.kind == "deep"]
+        values = np.concatenate([deep.r2_mean - deep.r2_std.fillna(0), [] if best is None else [best.r2_mean]])
+        top = float(min(1.0, np.nanmax(np.concatenate([deep.r2_mean + deep.r2_std.fillna(0), values]))))
+        bottom = max(-0.5, float(np.nanmin(values)))
+        pad = max(0.01, 0.08 * (top - bottom))
+        bottom, top = max(-0.5, bottom - pad), min(1.0 + pad, top + pad)
         for i, v in enumerate(variants):
             x = np.arange(len(backbones)) + (i - (len(variants) - 1) / 2) * width
             means = np.array([sub.loc[(b, v), "r2_mean"] if (b, v) in sub.index else np.nan for b in backbones])
             stds = [sub.loc[(b, v), "r2_std"] if (b, v) in sub.index else np.nan for b in backbones]
-            ax.bar(x, means, width, yerr=stds, label=v if ax is axes[0][0] else None, capsize=2)
+            ax.bar(x, means - bottom, width, bottom=bottom, yerr=stds, label=v if ax is axes[0][0] else None,
+                   capsize=2)
             for xi, m in zip(x, means, strict=True):
                 if m < bottom:
                     ax.annotate(f"{m:.2f}", (xi, bottom), xytext=(0, 3), textcoords="offset points", rotation=90,
                                 ha="center", va="bottom", fontsize=7)
-        classical = summary[(summary.split == split) & (summary.kind == "classical")]
-        if len(classical):  # each panel names its own best classical row (they differ between splits)
-            best = classical.sort_values("r2_mean", ascending=False).iloc[0]
+        if best is not None:  # each panel names its own best classical row (they differ between splits)
             ax.axhline(best.r2_mean, color="k", ls="--", lw=1,
                        label="best classical row of the panel" if ax is axes[0][0] else None)
-            ax.annotate(f"best classical: {best.model} ({best.r2_mean:.3f})", (0.01, best.r2_mean),
-                        xycoords=("axes fraction", "data"), xytext=(0, 3), textcoords="offset points",
-                        fontsize=7, va="bottom")
+            ax.text(0.01, 0.01, f"dashed: best classical, {best.model} ({best.r2_mean:.3f})",
+                    transform=ax.transAxes, fontsize=7, va="bottom",
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
         ax.set_xticks(np.arange(len(backbones)), backbones)
         ax.set_title(f"{results['dataset']['dataset']}, {split} split")
-        ax.set_ylim(bottom, 1.0)
+        ax.set_ylim(bottom, top)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("R² (mean ± std over seeds)")
-    fig.legend(loc="lower center", ncol=len(variants) + 1, fontsize=8, frameon=False)
+    fig.legend(loc="lower center", ncol=min(4, len(variants) + 1), fontsize=8, frameon=False)
     fig.suptitle(f"preset {results['preset']['name']}")
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
