@@ -87,7 +87,7 @@ class WarmupCosineLR(Callback):
             raise ValueError(f"warmup must be in [0, 1), got {self.warmup!r}")
         if not 0.0 <= float(self.final_factor) <= 1.0:
             raise ValueError(f"final_factor must be in [0, 1], got {self.final_factor!r}")
-        self.step_, self.total_steps_ = 0, None
+        self.step_, self.total_steps_, self.written_lrs_, self.base_lrs_ = 0, None, None, None
         return self
 
     def factor(self, step, total_steps):
@@ -100,7 +100,14 @@ class WarmupCosineLR(Callback):
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.step_, self.total_steps_ = 0, None
-        self.base_lrs_ = [group["lr"] for group in net.optimizer_.param_groups]
+        groups = net.optimizer_.param_groups
+        written, bases = getattr(self, "written_lrs_", None), getattr(self, "base_lrs_", None)
+        if written is not None and len(written) == len(groups):
+            # a call that ended in an exception never reached on_train_end: a group still at the rate this
+            # schedule wrote last gets its base back (a rate changed since, e.g. by set_params, is the new base)
+            self.base_lrs_ = [b if g["lr"] == w else g["lr"] for g, w, b in zip(groups, written, bases, strict=True)]
+        else:
+            self.base_lrs_ = [g["lr"] for g in groups]
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
         if self.total_steps_ is None and dataset_train is not None:
@@ -113,6 +120,7 @@ class WarmupCosineLR(Callback):
         f = self.factor(self.step_, self.total_steps_)
         for group, base in zip(net.optimizer_.param_groups, self.base_lrs_, strict=True):
             group["lr"] = base * f
+        self.written_lrs_ = [group["lr"] for group in net.optimizer_.param_groups]
         self.step_ += 1
 
     def on_epoch_end(self, net, **kwargs):
@@ -122,6 +130,7 @@ class WarmupCosineLR(Callback):
         # leave the optimiser at its base rates: a later partial_fit starts its own schedule from them
         for group, base in zip(net.optimizer_.param_groups, getattr(self, "base_lrs_", []), strict=False):
             group["lr"] = base
+        self.written_lrs_ = None
 
 
 class RestoreBestValidation(Callback):
@@ -176,10 +185,11 @@ class RestoreBestValidation(Callback):
             return
         # epoch 0 of this fit: the loss of the network before any step
         total, count = 0.0, 0
+        net.module_.eval()
         for batch in net.get_iterator(dataset_valid, training=False):
             Xi, yi = unpack_data(batch)
-            with torch.no_grad():
-                loss = net.get_loss(net.evaluation_step(batch, training=False), yi, X=Xi, training=False)
+            with torch.no_grad():  # infer, not evaluation_step: under accelerate the latter gathers across processes
+                loss = net.get_loss(net.infer(Xi), yi, X=Xi, training=False)
             n = len(yi)
             total, count = total + float(loss) * n, count + n
         self.initial_score_ = total / max(count, 1)

@@ -291,6 +291,10 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         the ridge blend), by ``early_stopping`` or by a ``train_split`` that
         returns subsets of the data (skorch's ``ValidSplit``); None when
         nothing was held out.
+    training_indices_ : ndarray of int or None
+        Rows the last fit trained on (without the held-out ones and, for a
+        spatial hold-out, without the windows in its buffer); None when all
+        rows trained or the ``train_split`` returns other datasets.
     best_epoch_ : int or None
         Epoch whose weights were kept by early stopping (0: the initial network,
         i.e. ridge alone with ``ridge='residual'``); None without early stopping.
@@ -467,6 +471,11 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         if self.unlabeled_batch_size is not None:
             check_scalar(self.unlabeled_batch_size, "unlabeled_batch_size", kind=Integral, min_val=0)
         check_scalar(self.pretrain_epochs, "pretrain_epochs", kind=Integral, min_val=0)
+        if self.pretrain_epochs and self.pretrain_epochs >= self.max_epochs:
+            raise ValueError(
+                f"pretrain_epochs={self.pretrain_epochs} leaves no epoch of the joint phase within "
+                f"max_epochs={self.max_epochs}: the regression head would never be trained; raise max_epochs"
+            )
         check_scalar(self.lr, "lr", min_val=0.0, include_min=False)
         check_scalar(self.max_epochs, "max_epochs", kind=Integral, min_val=0)
         check_scalar(self.batch_size, "batch_size", kind=Integral)
@@ -650,13 +659,14 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             return self.device
         return getattr(getattr(self, "accelerator", None), "device", None) or "cpu"
 
-    def _seed_for_call(self):
-        """Seed for this fit call: fixed by random_state, advanced by epochs already run."""
+    def _seed_for_call(self, reset):
+        """Seed for this fit call: fixed by random_state, advanced by the epochs a continued fit has run."""
         if self.random_state is None:
             return None
         if isinstance(self.random_state, np.random.RandomState):
             return int(self.random_state.randint(np.iinfo(np.int32).max))
-        done = len(self.history_) if self.initialized_ and self.history_ is not None else 0
+        # a fresh fit must not depend on what an earlier fit of the same object did (fit twice == clone().fit)
+        done = 0 if reset or not self.initialized_ or self.history_ is None else len(self.history_)
         return int(np.random.SeedSequence([int(self.random_state), done]).generate_state(1)[0])
 
     # ---------------------------------------------------------------- training
@@ -681,8 +691,11 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             scene (:meth:`Scene.unlabeled_patches
             <hyperspectral_cl.datasets.Scene.unlabeled_patches>`): every training
             batch draws ``unlabeled_batch_size`` patches from it, so memory stays
-            at the pool's cube plus a batch. Patches near the windows held out
-            for early stopping are not drawn.
+            at the pool's cube plus a batch. With a spatial hold-out (``groups``
+            given, ``train_split=None``), patches near the held-out windows are
+            not drawn; the positions are then taken as the top-left corners of
+            the *patches* (with windows larger than the patch, pass ``coords +
+            (window - patch) // 2``).
         **fit_params : dict
             Passed to skorch's ``train_split``.
 
@@ -698,10 +711,10 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self._check_training_step()
         try:
             self._unlabeled_pool = unlabeled  # for this call only: the split may restrict it
-            with _seeded_training(self._seed_for_call(), self._rng_device()):
+            with _seeded_training(self._seed_for_call(reset), self._rng_device()):
                 if reset:
                     self.initialize()
-                self.module_.blend.fill_(1.0)  # the backbone trains on its own; the blend is chosen after
+                self._network().blend.fill_(1.0)  # the backbone trains on its own; the blend is chosen after
                 # NeuralNet.partial_fit is the training loop (it stops cleanly on KeyboardInterrupt); the
                 # private _routing_method tells skorch's metadata routing that this call came from fit
                 super().partial_fit(X, y, _routing_method="fit", **fit_params)
@@ -739,10 +752,10 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self._check_training_step()
         try:
             self._unlabeled_pool = unlabeled
-            with _seeded_training(self._seed_for_call(), self._rng_device()):
+            with _seeded_training(self._seed_for_call(not self.initialized_), self._rng_device()):
                 if not self.initialized_:
                     self.initialize()
-                self.module_.blend.fill_(1.0)
+                self._network().blend.fill_(1.0)
                 super().partial_fit(X, y, **fit_params)
         finally:
             del self._unlabeled_pool
@@ -765,10 +778,17 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             raise ValueError("an unlabeled pool is only learned from through the contrastive term, which is off "
                              f"(alpha={self.alpha!r}, augment={self.augment!r})")
 
+    def _network(self):
+        """The fitted PatchNetwork, unwrapped from a distributed wrapper (DDP) when there is one."""
+        network = self.module_
+        return getattr(network, "module", network) if not isinstance(network, PatchNetwork) else network
+
     def _batches(self, X, rows=None):
+        # on the network's own device: under accelerate ``device`` is None and the accelerator placed it
+        device = next(self._network().buffers()).device
         rows = np.arange(len(X)) if rows is None else rows
         step = self.batch_size if self.batch_size > 0 else len(rows)
-        return [to_tensor(X[rows[i:i + step]], device=self.device) for i in range(0, len(rows), step)]
+        return [to_tensor(X[rows[i:i + step]], device=device) for i in range(0, len(rows), step)]
 
     def _fit_blend(self, X, y):
         """After training, weigh the backbone against ridge on the validation windows (``ridge='blend'``).
@@ -777,14 +797,17 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         windows only had to be kept from it while they judged the blend, and with
         ``w`` near 0 the model would otherwise be a ridge fitted on less data.
         """
-        network = self.module_
+        network = self._network()
         if network.ridge != "blend":
             self.blend_ = None
             return
-        valid = self.validation_indices_
+        valid, train = self.validation_indices_, self.training_indices_
         if self.history_ is None or len(self.history_) == 0:
             network.blend.zero_()  # an untrained backbone: ridge alone
         elif valid is not None and len(valid):
+            # judged against a ridge that, like the backbone, has not seen the held-out windows (an earlier
+            # call of partial_fit may have refitted it on every window)
+            network.fit_ridge(self._batches(X, train), y[train])
             network.fit_blend(self._batches(X, valid), y[valid])
         if valid is not None and len(valid):
             network.fit_ridge(self._batches(X), y)
@@ -814,10 +837,10 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         rng = check_random_state(None if rs is None else np.random.SeedSequence([int(rs), 1]).generate_state(1)[0])
         if groups is not None:
             coords = np.asarray(groups)
-            if coords.shape[:1] != (n_samples,):
+            if coords.shape != (n_samples, 2):
                 raise ValueError(
-                    f"groups has {len(coords)} rows for {n_samples} samples: pass one position (row, column) "
-                    "per window, e.g. the coords returned by Scene.windows"
+                    f"groups must hold one position (row, column) per window, shape ({n_samples}, 2), e.g. the "
+                    f"coords returned by Scene.windows; got shape {coords.shape}"
                 )
             try:
                 train, valid = spatial_holdout(coords[labeled], self.patch_size_, test_size=self.validation_fraction,
@@ -840,8 +863,10 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             OverlappingValidationWarning,
             stacklevel=4,
         )
+        if len(labeled) < 2:
+            raise ValueError(f"early stopping needs at least 2 labeled windows to hold one out, got {len(labeled)}")
         order = labeled[rng.permutation(len(labeled))]
-        n_valid = max(1, int(round(self.validation_fraction * len(labeled))))
+        n_valid = min(len(labeled) - 1, max(1, int(round(self.validation_fraction * len(labeled)))))
         return np.sort(np.concatenate([order[n_valid:], unlabeled])), np.sort(order[:n_valid])
 
     def get_split_datasets(self, X, y=None, **fit_params):
@@ -860,11 +885,11 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             ``dataset_valid`` is None when nothing is held out.
         """
         groups = fit_params.get("groups")
-        n_labeled = int((~np.isnan(np.asarray(y).reshape(len(y), -1)).any(axis=1)).sum())
-        if self._early_stopping_holdout(n_labeled):
+        labeled = ~np.isnan(np.asarray(y).reshape(len(y), -1)).any(axis=1)
+        if self._early_stopping_holdout(int(labeled.sum())):
             dataset = self.get_dataset(X, y)
             train, valid = self._holdout(y, groups)
-            self.validation_indices_ = valid
+            self.training_indices_, self.validation_indices_ = train, valid
             dataset_train = Subset(dataset, train)
             dataset_valid = None if valid is None else Subset(dataset, valid)
             pool = getattr(self, "_unlabeled_pool", None)
@@ -877,19 +902,27 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             split_params = {k: v for k, v in fit_params.items() if k != "unlabeled"}
             dataset_train, dataset_valid = super().get_split_datasets(X, y, **split_params)
             # a train_split like skorch's ValidSplit returns Subsets of the data: their rows serve the blend
-            whole = isinstance(dataset_valid, Subset) and len(dataset_valid.dataset) == len(X)
+            whole = all(isinstance(d, Subset) and len(d.dataset) == len(X) for d in (dataset_train, dataset_valid))
+            self.training_indices_ = np.asarray(dataset_train.indices) if whole else None
             self.validation_indices_ = np.asarray(dataset_valid.indices) if whole else None
-        if not bool(self.module_.inputs_fitted):
+            if whole and not labeled[self.validation_indices_].all():
+                raise ValueError(
+                    f"the train_split put {int((~labeled[self.validation_indices_]).sum())} unlabeled windows (NaN "
+                    "targets) in the validation part, which cannot score them; leave train_split=None (early "
+                    "stopping then holds out labeled windows only) or split the labeled windows yourself"
+                )
+        if not bool(self._network().inputs_fitted):
             self._fit_network_inputs(dataset_train)
         return dataset_train, dataset_valid
 
     def _fit_network_inputs(self, dataset):
+        # a plain loader, in order: the net's own iterator may be sharded across processes (accelerate)
+        device = next(self._network().buffers()).device
         xs, ys = [], []
-        for batch in self.get_iterator(dataset, training=False):  # in order, no augmentation
-            Xi, yi = unpack_data(batch)
-            xs.append(to_tensor(Xi, device=self.device))
-            ys.append(np.asarray(yi))
-        self.module_.fit_inputs(xs, np.concatenate(ys).reshape(len(dataset), -1))
+        for Xi, yi in DataLoader(dataset, batch_size=1024, shuffle=False):
+            xs.append(to_tensor(Xi, device=device))
+            ys.append(yi.detach().cpu().numpy() if torch.is_tensor(yi) else np.asarray(yi))
+        self._network().fit_inputs(xs, np.concatenate(ys).reshape(len(dataset), -1))
 
     @property
     def best_epoch_(self):
@@ -997,7 +1030,10 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         loss = mse
         if self._contrastive_active():
             if not isinstance(y_pred, (tuple, list)):
-                raise TypeError("the backbone must return (prediction, features) for contrastive training")
+                raise TypeError(
+                    "the backbone returned a prediction alone; contrastive training (alpha > 0 with an augment) "
+                    "needs forward(x) to return (prediction, features). Return both, or set alpha=0."
+                )
             x_aug = self.augment_(x)
             with frozen_batchnorm_stats(self.module_):
                 _, features_aug = self.module_(x_aug)
@@ -1140,12 +1176,17 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         features : ndarray of shape (n_samples, n_features)
         """
         X = self._check_fitted_input(X)
-        feats = [f.numpy() for _, f in self.forward_iter(X, training=False, device="cpu")]
+        feats = []
+        for out in self.forward_iter(X, training=False, device="cpu"):
+            if not isinstance(out, (tuple, list)):
+                raise TypeError("the backbone returns its prediction alone: there is no embedding to return")
+            feats.append(out[1].numpy())
         return np.concatenate(feats, axis=0)
 
     # ------------------------------------------------------------- persistence
     def __getstate__(self):
         state = super().__getstate__()
+        state.pop("_unlabeled_pool", None)  # a pickle taken during fit (a checkpoint) must not copy a whole cube
         state[_VERSION_KEY] = __version__
         return state
 

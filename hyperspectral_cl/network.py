@@ -51,7 +51,8 @@ class PatchNetwork(nn.Module):
     Parameters
     ----------
     backbone : nn.Module
-        Maps normalised patches ``(N, 1, B, S, S)`` to ``(prediction, embedding)``.
+        Maps normalised patches ``(N, 1, B, S, S)`` to ``(prediction, embedding)``
+        (or to the prediction alone, when no contrastive term is wanted).
         With ``ridge='residual'`` it must have its output layer as an
         ``nn.Linear`` attribute named ``regressor`` (every registered backbone
         does), which is set to zero so the network starts at the ridge solution.
@@ -136,18 +137,22 @@ class PatchNetwork(nn.Module):
     def forward(self, x, **fit_params):
         """``(N, 1, B, S, S)`` patches -> ``(prediction (N, n_targets), embedding (N, d))``.
 
+        A backbone that returns its prediction alone gives the prediction alone.
+
         skorch hands fit parameters to ``forward``; those of this package's fit
         (``groups``) are for the validation split, so they are ignored here and
         never reach the backbone.
         """
         z = self.normalize(x)
-        pred, embedding = self.backbone(z)
+        out = self.backbone(z)
+        # a backbone may return its prediction alone (no embedding: then no contrastive term)
+        pred, embedding = out if isinstance(out, (tuple, list)) else (out, None)
         if self.ridge == "residual":
             pred = pred + self.skip(z)
         elif self.ridge == "blend" and bool((self.blend != 1).any()):
             ridge = self.skip(z)
             pred = ridge + self.blend * (pred - ridge)
-        return pred, embedding
+        return pred if embedding is None else (pred, embedding)
 
     @torch.no_grad()
     def fit_inputs(self, batches, targets=None):
@@ -216,7 +221,12 @@ class PatchNetwork(nn.Module):
 
         ``w`` minimises the squared error of ``ridge + w * (backbone - ridge)``
         on the given patches, clipped to [0, 1] (closed form: a one-variable
-        least-squares problem per target).
+        least-squares problem per target). The blend is kept only where it
+        beats ridge by more than one standard error of the per-window
+        improvement (the "one-standard-error rule" of model selection, which
+        prefers the simpler model when the evidence is thin); elsewhere
+        ``w = 0``, ridge alone. On a few held-out windows a backbone that
+        happens to fit them is otherwise taken for a better model.
 
         Parameters
         ----------
@@ -235,11 +245,18 @@ class PatchNetwork(nn.Module):
         for x in batches:
             z = self.normalize(x)
             ridge.append(self.skip(z).double())
-            net.append(self.backbone(z)[0].double())
+            out = self.backbone(z)
+            net.append((out[0] if isinstance(out, (tuple, list)) else out).double())
         self.train(was_training)
         ridge, net = torch.cat(ridge).cpu().numpy(), torch.cat(net).cpu().numpy()
         y = np.asarray(targets, dtype=np.float64).reshape(ridge.shape)
+        labeled = ~np.isnan(y).any(axis=1)  # unlabeled rows cannot judge anything
+        ridge, net, y = ridge[labeled], net[labeled], y[labeled]
         d = net - ridge
-        w = ((y - ridge) * d).sum(axis=0) / np.maximum((d * d).sum(axis=0), np.finfo(np.float64).tiny)
-        self.blend.copy_(torch.from_numpy(np.clip(w, 0.0, 1.0)))
+        w = np.clip(((y - ridge) * d).sum(axis=0) / np.maximum((d * d).sum(axis=0), np.finfo(np.float64).tiny), 0, 1)
+        gain = (y - ridge) ** 2 - (y - ridge - w * d) ** 2  # per window and target: what the blend saves
+        n = len(gain)
+        se = gain.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(gain.shape[1], np.inf)
+        w = np.where(gain.mean(axis=0) > se, w, 0.0)
+        self.blend.copy_(torch.from_numpy(w))
         return self

@@ -382,7 +382,7 @@ def test_early_stopping_is_deterministic_under_random_state(scene):
 
 def test_bad_groups_for_early_stopping(patches):
     X, y = patches
-    with pytest.raises(ValueError, match="groups has 3 rows for"):
+    with pytest.raises(ValueError, match="shape \\(196, 2\\).*got shape \\(3, 2\\)"):
         ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1)).fit(X, y, groups=np.zeros((3, 2)))
 
 
@@ -582,7 +582,10 @@ def test_self_supervised_warm_up(semi):
     np.testing.assert_allclose(net.history[:2, "train_loss"], net.history[:2, "train_contrastive"], rtol=1e-6)
     assert net.best_epoch_ >= 2 and len(net.history) >= 3
     with pytest.raises(ValueError, match="pretrain_epochs=2 needs the contrastive term"):
-        ContrastivePatchRegressor("li", pretrain_epochs=2, **tiny_net_params(alpha=0.0)).fit(P[:20], y[:20])
+        ContrastivePatchRegressor("li", pretrain_epochs=2, **tiny_net_params(alpha=0.0, max_epochs=5)).fit(
+            P[:20], y[:20])
+    with pytest.raises(ValueError, match="pretrain_epochs=2 leaves no epoch of the joint phase"):
+        ContrastivePatchRegressor("li", pretrain_epochs=2, **tiny_net_params(max_epochs=2)).fit(P[:20], y[:20])
 
 
 def test_a_scene_as_an_unlabeled_pool_through_a_pipeline():
@@ -605,11 +608,15 @@ def test_a_scene_as_an_unlabeled_pool_through_a_pipeline():
     net = model[-1]
     assert not hasattr(net, "_unlabeled_pool")  # the pool (a whole cube) is not kept after fit
     assert np.isfinite(model.predict(X)).all() and all(n <= 16 for n in draws)
-    # the pool changes what is learned (24 unlabeled patches join each batch of at most 16 labeled ones)
-    plain = make_pipeline(PatchExtractor(5), ContrastivePatchRegressor("li", semi_supervised=True, **tiny_net_params(
-        max_epochs=2, batch_size=16, unlabeled_batch_size=24, early_stopping=True)))
-    plain.fit(X, y, contrastivepatchregressor__groups=coords)
-    assert not np.allclose(plain.predict(X), model.predict(X))
+    # the pool changes what the network learns (24 unlabeled patches join each batch of at most 16 labeled
+    # ones); compared without the ridge blend and early stopping, which may keep ridge or the initial network
+    learned = []
+    for extra in ({}, {"contrastivepatchregressor__unlabeled": pool}):
+        alone = make_pipeline(PatchExtractor(5), ContrastivePatchRegressor("li", semi_supervised=True, ridge=None,
+                                                                           **tiny_net_params(
+            max_epochs=2, batch_size=16, unlabeled_batch_size=24, early_stopping=False)))
+        learned.append(alone.fit(X, y, contrastivepatchregressor__groups=coords, **extra).predict(X))
+    assert not np.allclose(*learned)
     # draws avoid the early-stopping hold-out: spy on the pool the step draws from
     seen = []
     original = type(pool).draw
@@ -642,3 +649,105 @@ def test_bad_unlabeled_pools(patches):
         ContrastivePatchRegressor("li", semi_supervised=True, **tiny_net_params()).fit(X, y, unlabeled=np.zeros(3))
     with pytest.raises(ValueError, match="contrastive term, which is off"):
         ContrastivePatchRegressor("li", semi_supervised=True, **tiny_net_params(alpha=0.0)).fit(X, y, unlabeled=pool)
+
+
+# ----------------------------------------------------------------------------- found in review
+def test_fitting_twice_equals_fitting_a_clone(patches):
+    X, y = patches
+    net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=2, early_stopping=False))
+    first = net.fit(X, y).predict(X)
+    again = net.fit(X, y).predict(X)
+    np.testing.assert_array_equal(again, first)
+    np.testing.assert_array_equal(clone(net).fit(X, y).predict(X), first)
+
+
+def test_a_backbone_returning_its_prediction_alone():
+    class PredictionOnly(torch.nn.Module):
+        def __init__(self, n_bands, patch_size, n_targets):
+            super().__init__()
+            self.out = torch.nn.Linear(n_bands, n_targets)
+
+        def forward(self, x):
+            return self.out(x.mean(dim=(1, 3, 4)))
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 1, 6, 3, 3)).astype(np.float32), rng.random((40, 3)).astype(np.float32)
+    net = ContrastivePatchRegressor(PredictionOnly, alpha=0.0, max_epochs=2, batch_size=2, random_state=0).fit(X, y)
+    assert net.predict(X).shape == (40, 3)
+    with pytest.raises(TypeError, match="no embedding"):
+        net.embed(X)
+    with pytest.raises(TypeError, match="returned a prediction alone"):
+        ContrastivePatchRegressor(PredictionOnly, max_epochs=1, random_state=0).fit(X, y)
+
+
+def test_semi_supervised_with_a_split_that_holds_out_unlabeled_rows_is_refused(semi):
+    P, y_semi, *_ = semi
+    with pytest.raises(ValueError, match="unlabeled windows \\(NaN targets\\) in the validation part"):
+        ContrastivePatchRegressor("li", semi_supervised=True, **tiny_net_params(
+            train_split=ValidSplit(0.2, random_state=0))).fit(P, y_semi)
+
+
+class RecordRates(Callback):
+    def initialize(self):
+        self.rates = []
+        return self
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            self.rates.append(net.optimizer_.param_groups[0]["lr"])
+
+
+def test_the_schedule_survives_a_failed_call(patches):
+    X, y = patches
+    rec = RecordRates()
+    net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=3, early_stopping=False, callbacks=[rec]))
+    net.fit(X, y)
+    original = ContrastivePatchRegressor.get_training_loss
+    calls = []
+
+    def failing(self, X, y):  # a call that fails in its third step (an out-of-memory error, say)
+        calls.append(1)
+        if len(calls) > 2:
+            raise RuntimeError("out of memory")
+        return original(self, X, y)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ContrastivePatchRegressor, "get_training_loss", failing)
+        with pytest.raises(RuntimeError):
+            net.partial_fit(X, y)
+    assert net.optimizer_.param_groups[0]["lr"] != net.lr  # left mid-schedule by the failure
+    rec.rates.clear()
+    net.partial_fit(X, y)
+    assert max(rec.rates) == pytest.approx(net.lr)  # the next call's schedule starts again from the base rate
+
+
+def test_early_stopping_with_two_labeled_windows_keeps_one_for_training():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((2, 1, 6, 5, 5)).astype(np.float32), rng.random(2).astype(np.float32)
+    with pytest.warns(OverlappingValidationWarning):
+        net = ContrastivePatchRegressor("li", **tiny_net_params(early_stopping=True, validation_fraction=0.9)).fit(X, y)
+    assert len(net.validation_indices_) == 1 and len(net.training_indices_) == 1
+    with pytest.raises(ValueError, match="at least 2 labeled windows"):
+        ContrastivePatchRegressor("li", **tiny_net_params(early_stopping=True)).fit(X[:1], y[:1])
+
+
+def test_a_pickle_taken_during_fit_leaves_the_pool_out(patches):
+    from hyperspectral_cl.sampling import UnlabeledPatches
+
+    X, y = patches
+    pool = UnlabeledPatches(np.zeros((20, 20, X.shape[2]), np.float32), 5)
+    snapshot = Snapshot()
+    ContrastivePatchRegressor("li", semi_supervised=True, **tiny_net_params(
+        max_epochs=1, early_stopping=False, callbacks=[snapshot])).fit(X, y, unlabeled=pool)
+    assert snapshot.pickles and not hasattr(pickle.loads(snapshot.pickles[0]), "_unlabeled_pool")
+
+
+class Snapshot(Callback):
+    """Pickle the net at the end of each epoch, as a checkpoint would."""
+
+    def initialize(self):
+        self.pickles = []
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.pickles.append(pickle.dumps(net))

@@ -298,3 +298,13 @@ def test_cross_validation_of_a_semi_supervised_pipeline_scores_labeled_windows_o
     scores = cross_val_score(model, X, y, groups=coords, cv=cv,
                              params={"contrastivepatchregressor__groups": coords})
     assert scores.shape == (2,) and np.isfinite(scores).all()
+
+
+def test_semi_supervised_split_takes_the_wrapped_splitters_buffer():
+    coords, y = semi_data(n=30)
+    labeled = ~np.isnan(y).any(axis=1)
+    cv = SemiSupervisedSplit(SpatialBlockSplit(3, n_blocks=(2, 2), buffer=6))
+    for train, test in cv.split(coords, y, groups=coords):
+        unlabeled_train = train[~labeled[train]]
+        assert not near_windows(coords[unlabeled_train], coords[test], 3, 6).any()
+        assert near_windows(coords[~labeled], coords[test], 3, 6).any()  # (there were some to drop)
