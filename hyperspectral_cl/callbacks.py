@@ -8,7 +8,41 @@ from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from tqdm.auto import tqdm
 
-__all__ = ["EpochProgressBar", "RestoreBestValidation", "WarmupCosineLR"]
+__all__ = ["EpochProgressBar", "RestoreBestValidation", "StopTraining", "WarmupCosineLR", "raised_by_callback"]
+
+
+class StopTraining(KeyboardInterrupt):  # noqa: N818 (skorch's convention: the loop ends on KeyboardInterrupt)
+    """Raised by a callback to end training early.
+
+    skorch ends its training loop when a callback raises KeyboardInterrupt (its
+    ``EarlyStopping`` does); this subclass tells such a deliberate stop apart
+    from the user pressing Ctrl-C, which the estimator does not swallow.
+    """
+
+
+def raised_by_callback(exc):
+    """Whether a KeyboardInterrupt was a callback's deliberate stop rather than the user's Ctrl-C.
+
+    True for :class:`StopTraining`, and for a plain KeyboardInterrupt raised
+    directly in a skorch callback's hook (skorch's own ``EarlyStopping``).
+
+    Parameters
+    ----------
+    exc : KeyboardInterrupt
+
+    Returns
+    -------
+    bool
+    """
+    if isinstance(exc, StopTraining):
+        return True
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    frame = tb.tb_frame
+    return isinstance(frame.f_locals.get("self"), Callback) and frame.f_code.co_name.startswith("on_")
 
 
 class EpochProgressBar(Callback):
@@ -211,7 +245,7 @@ class RestoreBestValidation(Callback):
             if net.verbose:
                 print(f"Stopping: no improvement of {self.monitor} for {self.patience} epochs; "
                       f"keeping epoch {self.best_epoch_}.")
-            raise KeyboardInterrupt  # skorch's way to end fit_loop cleanly (its EarlyStopping does the same)
+            raise StopTraining  # skorch's way to end fit_loop cleanly (its EarlyStopping raises KeyboardInterrupt)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         if self.best_state_ is not None:

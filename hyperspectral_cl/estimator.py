@@ -22,7 +22,7 @@ from ._validation import as_float_array, check_scalar, check_targets
 from ._version import __version__
 from .augment import make_augmentation
 from .backbones import get_backbone
-from .callbacks import EpochProgressBar, RestoreBestValidation, WarmupCosineLR
+from .callbacks import EpochProgressBar, RestoreBestValidation, WarmupCosineLR, raised_by_callback
 from .losses import ContrastiveCriterion, get_contrastive_loss
 from .model_selection import near_windows, spatial_holdout
 from .network import RIDGE_MODES, SPECTRUM_NORMS, PatchNetwork
@@ -518,6 +518,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             raise ValueError(f"pretrain_epochs={self.pretrain_epochs} needs the contrastive term (alpha > 0 and an "
                              "augment): the warm-up trains on it alone")
         n_bands, size, n_targets = X.shape[2], X.shape[3], y.shape[1]
+        if self._head() == "simplex":
+            self._check_simplex_targets(y[labeled])
         if reset:
             check_shape = getattr(get_backbone(self.backbone), "check_input_shape", None)
             if check_shape is not None:  # minimum sizes, before torch raises a shape error
@@ -539,6 +541,18 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                 f"targets={self.n_targets_}); {advice}"
             )
         return X, ((y - self.y_mean_) / self.y_scale_).astype(np.float32)
+
+    @staticmethod
+    def _check_simplex_targets(y, tol=1e-3):
+        """The simplex head predicts fractions that are >= 0 and sum to 1: refuse targets that are not."""
+        off = np.flatnonzero((y < -tol).any(axis=1) | (np.abs(y.sum(axis=1) - 1) > tol))
+        if off.size:
+            rows = ", ".join(str(i) for i in off[:5]) + (", ..." if off.size > 5 else "")
+            raise ValueError(
+                f"module__head='simplex' predicts fractions (>= 0, summing to 1), but {off.size} labeled rows of y "
+                f"are not (rows {rows}; first: {np.round(y[off[0]].astype(np.float64), 4).tolist()}). Use the default linear head, "
+                "or give abundances that sum to one."
+            )
 
     def _head(self):
         return self.get_params_for("module").get("head", "linear")
@@ -703,6 +717,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         -------
         self : ContrastivePatchRegressor
         """
+        self._check_fit_params(fit_params)
         reset = not (self.warm_start and self.initialized_)
         X, y = self._prepare_fit_data(X, y, reset=reset, caller="fit")
         self._check_unlabeled_pool(unlabeled, X)
@@ -715,12 +730,12 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                 if reset:
                     self.initialize()
                 self._network().blend.fill_(1.0)  # the backbone trains on its own; the blend is chosen after
-                # NeuralNet.partial_fit is the training loop (it stops cleanly on KeyboardInterrupt); the
-                # private _routing_method tells skorch's metadata routing that this call came from fit
+                # NeuralNet.partial_fit is the training loop; the private _routing_method tells skorch's
+                # metadata routing that this call came from fit
                 super().partial_fit(X, y, _routing_method="fit", **fit_params)
         finally:
             del self._unlabeled_pool  # never kept: it holds a whole cube
-        self._fit_blend(X, y)
+        self._finish_training(X, y)
         return self
 
     def partial_fit(self, X, y, classes=None, groups=None, unlabeled=None, **fit_params):
@@ -745,6 +760,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         -------
         self : ContrastivePatchRegressor
         """
+        self._check_fit_params(fit_params)
         X, y = self._prepare_fit_data(X, y, reset=not self.initialized_)
         self._check_unlabeled_pool(unlabeled, X)
         if groups is not None:
@@ -759,8 +775,97 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                 super().partial_fit(X, y, **fit_params)
         finally:
             del self._unlabeled_pool
-        self._fit_blend(X, y)
+        self._finish_training(X, y)
         return self
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """skorch's training loop, except that a KeyboardInterrupt is not swallowed.
+
+        skorch's ``partial_fit`` catches KeyboardInterrupt to stop training and
+        keep the model. Then a grid search, ``cross_val_score`` or a script
+        scores (and may cache) a model cut short as if it had finished; here the
+        interrupt is recorded and raised again once skorch has ended training
+        (callbacks' ``on_train_end`` ran: the best epoch is restored), so an
+        interactive user still keeps the model trained so far.
+
+        Returns
+        -------
+        self
+        """
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt as exc:
+            # callbacks end training with KeyboardInterrupt (skorch's convention); only Ctrl-C is re-raised
+            self._interrupted = not raised_by_callback(exc)
+            raise
+
+    def _finish_training(self, X, y):
+        """After the training loop: re-raise an interrupt, refuse a diverged network, choose the blend."""
+        if self.__dict__.pop("_interrupted", False):
+            self._fit_blend(X, y)  # leave a consistent model to the user who interrupted
+            raise KeyboardInterrupt(f"{type(self).__name__}.fit was interrupted after {len(self.history_)} "
+                                    "epochs; the model trained so far is kept")
+        self._check_trained(X, y)
+        self._fit_blend(X, y)
+
+    def _check_fit_params(self, fit_params):
+        """Refuse fit parameters that nothing would use (a silently ignored ``sample_weight`` is a wrong model)."""
+        if not fit_params:
+            return
+        names = ", ".join(sorted(fit_params))
+        if "sample_weight" in fit_params:
+            raise TypeError(
+                f"{type(self).__name__}.fit does not support sample_weight: the windows would be trained on "
+                "unweighted. Repeat the windows you trust more, or leave out those you trust less."
+            )
+        own = set(fit_params) & set(self.get_params(deep=False))
+        if own:
+            raise TypeError(
+                f"{', '.join(sorted(own))} passed to fit: hyper-parameters are set on the estimator, e.g. "
+                f"set_params({sorted(own)[0]}=...) (in a Pipeline: set_params(<step>__{sorted(own)[0]}=...))"
+            )
+        if self.train_split is None:
+            raise TypeError(
+                f"{type(self).__name__}.fit got unexpected fit parameters ({names}): it takes groups and unlabeled "
+                "(other fit parameters go to a train_split you give, and there is none)"
+            )
+
+    def _check_trained(self, X, y):
+        """Refuse a network whose last optimiser steps diverged (the loss is checked before each step only).
+
+        The training loss is finite before each step, so a step that blows the
+        weights up shows only here: non-finite weights or predictions, or a
+        regression loss on the training windows 10^4 times that of predicting
+        the mean (the targets are standardised, so the mean's loss is about 1).
+        """
+        if self.history_ is None or not len(self.history_):
+            return
+        network = self._network()
+        finite = all(bool(torch.isfinite(p).all()) for p in network.parameters())
+        loss = float("nan")
+        if finite:
+            rows = self.training_indices_ if getattr(self, "training_indices_", None) is not None else None
+            labeled = np.flatnonzero(~np.isnan(y).any(axis=1)) if rows is None else rows[~np.isnan(y[rows]).any(axis=1)]
+            was_training = network.training
+            network.eval()
+            with torch.no_grad():
+                preds = []
+                for x in self._batches(X, labeled):
+                    out = network.backbone(network.normalize(x))
+                    preds.append((out[0] if isinstance(out, (tuple, list)) else out).double().cpu().numpy())
+            network.train(was_training)
+            target = y[labeled].astype(np.float64)
+            scale = np.maximum(target.var(axis=0), 1e-12) if not self._uses_target_scaling() else 1.0
+            with np.errstate(over="ignore", invalid="ignore"):
+                loss = float(np.mean((np.concatenate(preds) - target) ** 2 / scale))
+        if not finite or not np.isfinite(loss) or loss > 1e4:
+            what = ("non-finite weights" if not finite else "non-finite predictions" if not np.isfinite(loss)
+                    else f"a training loss of {loss:.3g} (predicting the mean: about 1)")
+            raise TrainingDivergedError(
+                f"after its last optimiser step the network has {what}: training diverged. The usual cause is "
+                f"a learning rate too large for the data (lr={self.lr}); lower lr, or keep gradient clipping "
+                "(callbacks__gradient_clipping) and the default early stopping."
+            )
 
     def _check_unlabeled_pool(self, pool, X):
         if pool is None:
@@ -1162,6 +1267,13 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         """
         X = self._check_fitted_input(X)
         pred = super().predict(X) * self.y_scale_ + self.y_mean_
+        bad = ~np.isfinite(pred).all(axis=1)
+        if bad.any():  # a fitted model never returns NaN or inf for finite input without saying so
+            raise FloatingPointError(
+                f"the network's predictions are not finite for {int(bad.sum())} of {len(bad)} windows (first: row "
+                f"{int(np.flatnonzero(bad)[0])}): their values lie far outside the training data's range "
+                "(float32 overflow)"
+            )
         return pred.ravel() if self.y_ndim_ == 1 else pred
 
     def embed(self, X):

@@ -47,10 +47,13 @@ def radius_positive_mask(targets, radius):
     mask : bool Tensor of shape (M, M)
     """
     t = targets.reshape(targets.shape[0], -1)
-    # explicit differences, not the matmul form of cdist: exact for equal targets
+    # explicit differences, not the matmul form of cdist: exact for equal targets; in float64 (where the
+    # device has it), because squared float32 distances overflow for targets beyond about 1e19
+    if t.device.type != "mps":
+        t = t.double()
     d2 = (t[:, None, :] - t[None, :, :]).pow(2).sum(-1)
     eye = torch.eye(t.shape[0], dtype=torch.bool, device=t.device)
-    return (d2 <= radius * radius) & ~eye
+    return (d2 <= float(radius) ** 2) & ~eye
 
 
 def semi_supervised_positive_mask(targets, radius, n_views=2):

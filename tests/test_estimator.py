@@ -159,7 +159,7 @@ class CountingLi(Backbone):
         self.build_head(4)
 
     def features(self, x):
-        type(self).calls += 1
+        type(self).calls += self.training  # training passes only (fit also checks the trained network once)
         return torch.relu(self.proj(x.mean(dim=(1, 3, 4))))
 
 
@@ -751,3 +751,96 @@ class Snapshot(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         self.pickles.append(pickle.dumps(net))
+
+
+# --------------------------------------------------------------- no silent wrong answers (issue 15)
+class InterruptingLi(CountingLi):
+    """Raises KeyboardInterrupt, as Ctrl-C would, in the forward pass of the third training epoch."""
+
+    interrupt_at = 0
+
+    def features(self, x):
+        if self.training:
+            type(self).calls += 1
+            if type(self).calls == type(self).interrupt_at:
+                raise KeyboardInterrupt
+        return torch.relu(self.proj(x.mean(dim=(1, 3, 4))))
+
+
+def interrupting_net(X, **params):
+    InterruptingLi.calls, InterruptingLi.interrupt_at = 0, 3  # one batch per epoch: the third epoch
+    return ContrastivePatchRegressor(InterruptingLi, alpha=0, batch_size=len(X), max_epochs=10, random_state=0,
+                                     early_stopping=False, **params)
+
+
+def test_ctrl_c_is_raised_and_keeps_the_model_trained_so_far(patches):
+    X, y = patches
+    net = interrupting_net(X)
+    with pytest.raises(KeyboardInterrupt, match="interrupted after 3 epochs"):
+        net.fit(X, y)
+    assert len(net.history_) == 3 and np.isfinite(net.predict(X)).all()  # skorch's stop-and-keep, then raised
+
+
+def test_ctrl_c_stops_a_cross_validation_instead_of_scoring_a_cut_short_model(patches):
+    X, y = patches
+    with pytest.raises(KeyboardInterrupt):
+        cross_val_score(interrupting_net(X), X, y, cv=KFold(2))
+    assert InterruptingLi.calls == 3  # the second fold never started
+
+
+def test_callbacks_still_end_training_quietly_with_skorchs_convention(patches):
+    from skorch.callbacks import EarlyStopping
+
+    X, y = patches
+    net = ContrastivePatchRegressor(CountingLi, alpha=0, max_epochs=50, random_state=0, early_stopping=False,
+                                    train_split=ValidSplit(4), callbacks=[("es", EarlyStopping(patience=1))])
+    net.fit(X, y)  # skorch's EarlyStopping raises a plain KeyboardInterrupt inside its hook
+    assert len(net.history_) < 50
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"sample_weight": np.r_[1.0, np.zeros(63)]}, "does not support sample_weight"),
+    ({"max_epochs": 20}, r"max_epochs passed to fit: hyper-parameters are set on the estimator"),
+    ({"epochs": 3}, r"unexpected fit parameters \(epochs\)"),
+])
+def test_fit_parameters_nothing_uses_are_refused(patches, params, match):
+    X, y = patches
+    with pytest.raises(TypeError, match=match):
+        ContrastivePatchRegressor("li", **tiny_net_params()).fit(X[:64], y[:64], **params)
+
+
+def test_fit_parameters_are_refused_through_a_pipeline(windows):
+    X, y = windows
+    with pytest.raises(TypeError, match="sample_weight"):
+        make_model().fit(X, y, net__sample_weight=np.ones(len(X)))
+
+
+@pytest.mark.parametrize("lr,epochs", [(10.0, 3), (1e30, 1)])
+def test_divergence_in_the_last_step_is_caught(patches, lr, epochs):
+    X, y = patches  # one full batch per epoch: the loss is finite before the last step, the model is not after it
+    net = ContrastivePatchRegressor("hamida", lr=lr, batch_size=-1, max_epochs=epochs, alpha=0, ridge=None,
+                                    early_stopping=False, random_state=0,
+                                    callbacks__gradient_clipping=None, callbacks__lr_schedule=None)
+    with pytest.raises(TrainingDivergedError, match="after its last optimiser step"):
+        net.fit(X, y)
+
+
+def test_predictions_are_never_silently_non_finite(patches):
+    X, y = patches
+    net = ContrastivePatchRegressor("li", **tiny_net_params()).fit(X, y)
+    X_far = np.full_like(X[:4], 3e38)
+    X_far[1:] = X[1:4]
+    with pytest.raises(FloatingPointError, match="not finite for 1 of 4 windows"):
+        net.predict(X_far)
+
+
+def test_simplex_head_refuses_targets_off_the_simplex(patches):
+    X, y = patches
+    net = ContrastivePatchRegressor("li", **tiny_net_params(module__head="simplex"))
+    net.fit(X, y)  # mean abundances: on the simplex
+    off = np.array(y, dtype=np.float32)
+    off[[3, 7]] *= 0.5
+    with pytest.raises(ValueError, match=r"2 labeled rows of y are not \(rows 3, 7;"):
+        clone(net).fit(X, off)
+    with pytest.raises(ValueError, match="module__head='simplex'"):
+        clone(net).fit(X, off * 0 - 1 + 2 * np.eye(3)[np.arange(len(y)) % 3])  # sums to one, negative entries

@@ -689,3 +689,12 @@ def test_positives_must_be_a_square_boolean_mask():
     with pytest.raises(ValueError, match="boolean tensor of shape \\(4, 4\\)"):
         supcon_contrastive_loss(torch.randn(4, 3), torch.rand(4), radius=0.1, temperature=0.5,
                                 positives=torch.ones(4, 3, dtype=torch.bool))
+
+
+def test_radius_mask_does_not_overflow_for_huge_targets():
+    # squared float32 distances overflow beyond about 1e19: every pair would compare inf <= r^2, False
+    t = torch.tensor([[0.0], [1e20], [1.5e20], [4e20]], dtype=torch.float32)
+    mask = radius_positive_mask(t, radius=6e19)
+    expected = torch.tensor([[0, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0]], dtype=torch.bool)
+    assert torch.equal(mask, expected)
+    assert torch.equal(radius_positive_mask(t / 1e20, radius=0.6), expected)  # same answer at unit scale
