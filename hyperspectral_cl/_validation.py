@@ -133,6 +133,31 @@ def check_targets(y, n_samples, unlabeled_rows=False):
     return (arr[:, None] if was_1d else arr), was_1d
 
 
+def check_sample_weight(sample_weight, n_samples, labeled):
+    """Validate per-window weights: ``(n_samples,)``, finite, >= 0, positive on some labeled row.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,)
+    n_samples : int
+    labeled : bool ndarray of shape (n_samples,)
+        Rows with targets; weights of the other rows are not used.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_samples,)
+    """
+    w = as_float_array(sample_weight, "sample_weight", ndim=1, dtype=np.float64)
+    if w.shape[0] != n_samples:
+        raise ValueError(f"sample_weight must have one weight per window, shape ({n_samples},); got {w.shape}")
+    if (w < 0).any():
+        raise ValueError(f"sample_weight must be >= 0; row {int(np.flatnonzero(w < 0)[0])} has "
+                         f"{float(w[w < 0][0])!r}")
+    if not w[labeled].sum() > 0:
+        raise ValueError("sample_weight is 0 on every labeled window: nothing to learn from")
+    return w
+
+
 def check_scalar(value, name, *, kind=Real, min_val=None, max_val=None, include_min=True, include_max=True):
     """Check a hyper-parameter is a number in a range, naming it in the error."""
     if isinstance(value, bool) or not isinstance(value, kind):

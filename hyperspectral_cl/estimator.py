@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from ._torch_utils import frozen_batchnorm_stats, seeded_torch_rng
-from ._validation import as_float_array, check_scalar, check_targets
+from ._validation import as_float_array, check_sample_weight, check_scalar, check_targets
 from ._version import __version__
 from .augment import make_augmentation
 from .backbones import get_backbone
@@ -498,16 +498,21 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             )
         return X
 
-    def _prepare_fit_data(self, X, y, reset, caller="partial_fit"):
+    def _prepare_fit_data(self, X, y, reset, caller="partial_fit", sample_weight=None):
         """Check inputs and hyper-parameters; record the data's shape when ``reset``.
 
         ``caller`` (``'fit'`` or ``'partial_fit'``) picks the advice given when the
-        data's shape does not match the fitted network.
+        data's shape does not match the fitted network. Returns the patches, the
+        standardised targets and the normalised weights (None without
+        ``sample_weight``; NaN on unlabeled rows).
         """
         self._check_params()
         X = self._validate_X(X)
         y, was_1d = check_targets(y, X.shape[0], unlabeled_rows=self.semi_supervised)
         labeled = ~np.isnan(y).any(axis=1)
+        weights = None
+        if sample_weight is not None:
+            weights = np.where(labeled, check_sample_weight(sample_weight, X.shape[0], labeled), np.nan)
         contrastive = self.alpha > 0 and self.augment is not None
         if not labeled.all() and not contrastive:
             raise ValueError(
@@ -527,7 +532,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             make_augmentation(self.augment)  # fail early on unknown names
             self.n_bands_in_, self.patch_size_, self.n_targets_ = n_bands, size, n_targets
             self.y_ndim_ = 1 if was_1d else 2
-            self._learn_target_statistics(y[labeled])  # unlabeled rows take no part
+            self._learn_target_statistics(y[labeled], None if weights is None else weights[labeled])
         elif (n_bands, size, n_targets) != (self.n_bands_in_, self.patch_size_, self.n_targets_):
             advice = (
                 "warm_start=True makes fit continue training the fitted network: set warm_start=False "
@@ -540,7 +545,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                 f"fitted network (bands={self.n_bands_in_}, patch={self.patch_size_}, "
                 f"targets={self.n_targets_}); {advice}"
             )
-        return X, ((y - self.y_mean_) / self.y_scale_).astype(np.float32)
+        return X, ((y - self.y_mean_) / self.y_scale_).astype(np.float32), weights
 
     @staticmethod
     def _check_simplex_targets(y, tol=1e-3):
@@ -573,13 +578,16 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             )
         return self.ridge
 
-    def _learn_target_statistics(self, y):
-        """Target mean/scale for standardisation and the data-driven radius."""
+    def _learn_target_statistics(self, y, weights=None):
+        """Target mean/scale for standardisation and the data-driven radius (weighted, as StandardScaler is)."""
         n_targets = y.shape[1]
+        if weights is not None:  # windows of weight 0 take no part, the radius included
+            y, weights = y[weights > 0], weights[weights > 0]
         if self._uses_target_scaling():
-            std = y.std(axis=0, dtype=np.float64)
+            mean = np.average(y.astype(np.float64), axis=0, weights=weights)
+            std = np.sqrt(np.average((y - mean) ** 2, axis=0, weights=weights))
             std[std == 0] = 1.0  # constant targets: only centre them
-            self.y_mean_, self.y_scale_ = y.mean(axis=0, dtype=np.float64).astype(np.float32), std.astype(np.float32)
+            self.y_mean_, self.y_scale_ = mean.astype(np.float32), std.astype(np.float32)
         else:
             self.y_mean_, self.y_scale_ = np.zeros(n_targets, np.float32), np.ones(n_targets, np.float32)
         if self.radius is not None:
@@ -684,7 +692,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         return int(np.random.SeedSequence([int(self.random_state), done]).generate_state(1)[0])
 
     # ---------------------------------------------------------------- training
-    def fit(self, X, y, groups=None, unlabeled=None, **fit_params):
+    def fit(self, X, y, groups=None, unlabeled=None, sample_weight=None, **fit_params):
         """Build the network for the data's shape and train it.
 
         Parameters
@@ -710,8 +718,16 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             not drawn; the positions are then taken as the top-left corners of
             the *patches* (with windows larger than the patch, pass ``coords +
             (window - patch) // 2``).
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Non-negative weights of the windows (e.g. by measurement quality),
+            as scikit-learn regressors take them: they weigh the regression loss
+            (training and validation), the target standardisation and the ridge
+            map and blend; windows of weight 0 take no part in them. The
+            contrastive term treats windows alike. Weights of unlabeled rows are
+            not used.
         **fit_params : dict
-            Passed to skorch's ``train_split``.
+            Passed to a ``train_split`` you give (skorch's convention); without
+            one, any other fit parameter is a TypeError.
 
         Returns
         -------
@@ -719,7 +735,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         """
         self._check_fit_params(fit_params)
         reset = not (self.warm_start and self.initialized_)
-        X, y = self._prepare_fit_data(X, y, reset=reset, caller="fit")
+        X, y, weights = self._prepare_fit_data(X, y, reset=reset, caller="fit", sample_weight=sample_weight)
         self._check_unlabeled_pool(unlabeled, X)
         if groups is not None:
             fit_params["groups"] = groups
@@ -732,13 +748,14 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                 self._network().blend.fill_(1.0)  # the backbone trains on its own; the blend is chosen after
                 # NeuralNet.partial_fit is the training loop; the private _routing_method tells skorch's
                 # metadata routing that this call came from fit
-                super().partial_fit(X, y, _routing_method="fit", **fit_params)
+                super().partial_fit(X, self._with_weights(y, weights), _routing_method="fit", **fit_params)
         finally:
             del self._unlabeled_pool  # never kept: it holds a whole cube
-        self._finish_training(X, y)
+            self.__dict__.pop("_weight_scale", None)  # per call; skorch would list the attribute as a parameter
+        self._finish_training(X, y, weights)
         return self
 
-    def partial_fit(self, X, y, classes=None, groups=None, unlabeled=None, **fit_params):
+    def partial_fit(self, X, y, classes=None, groups=None, unlabeled=None, sample_weight=None, **fit_params):
         """Train for ``max_epochs`` more epochs without re-initialising the network.
 
         The input normalisation and the ridge map are fitted by the first call
@@ -754,6 +771,9 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             Window positions, as for :meth:`fit`.
         unlabeled : UnlabeledPatches or None, default=None
             A pool of unlabeled patches, as for :meth:`fit`.
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Window weights, as for :meth:`fit` (the target standardisation and
+            the ridge map are fitted by the first call only).
         **fit_params : dict
 
         Returns
@@ -761,7 +781,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self : ContrastivePatchRegressor
         """
         self._check_fit_params(fit_params)
-        X, y = self._prepare_fit_data(X, y, reset=not self.initialized_)
+        X, y, weights = self._prepare_fit_data(X, y, reset=not self.initialized_, sample_weight=sample_weight)
         self._check_unlabeled_pool(unlabeled, X)
         if groups is not None:
             fit_params["groups"] = groups
@@ -772,11 +792,45 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                 if not self.initialized_:
                     self.initialize()
                 self._network().blend.fill_(1.0)
-                super().partial_fit(X, y, **fit_params)
+                super().partial_fit(X, self._with_weights(y, weights), **fit_params)
         finally:
             del self._unlabeled_pool
-        self._finish_training(X, y)
+            self.__dict__.pop("_weight_scale", None)  # per call; skorch would list the attribute as a parameter
+        self._finish_training(X, y, weights)
         return self
+
+    #: The mean weight of the labeled windows when the targets of the current training call carry a last
+    #: column of window weights (``sample_weight``), else None.
+    _weight_scale = None
+
+    def _with_weights(self, y, weights):
+        """The training call's targets: ``y``, with the weights as a last column when there are weights.
+
+        Carrying them with the targets keeps each window's weight with it
+        through skorch's datasets, splits and batches; :meth:`split_weights`
+        takes it off again wherever the targets are used.
+        """
+        if weights is None:
+            return y
+        self._weight_scale = float(np.nanmean(weights))
+        return np.column_stack([y, weights]).astype(np.float32)
+
+    def split_weights(self, y):
+        """Targets and window weights of a training batch: ``(y, None)`` unless fit got ``sample_weight``.
+
+        Parameters
+        ----------
+        y : Tensor or ndarray of shape (n, n_targets [+ 1])
+            Targets as the training call holds them.
+
+        Returns
+        -------
+        targets : Tensor or ndarray of shape (n, n_targets)
+        weights : Tensor or ndarray of shape (n,) or None
+        """
+        if self._weight_scale is None:
+            return y, None
+        return y[:, :-1], y[:, -1]
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         """skorch's training loop, except that a KeyboardInterrupt is not swallowed.
@@ -799,25 +853,20 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             self._interrupted = not raised_by_callback(exc)
             raise
 
-    def _finish_training(self, X, y):
+    def _finish_training(self, X, y, weights=None):
         """After the training loop: re-raise an interrupt, refuse a diverged network, choose the blend."""
         if self.__dict__.pop("_interrupted", False):
-            self._fit_blend(X, y)  # leave a consistent model to the user who interrupted
+            self._fit_blend(X, y, weights)  # leave a consistent model to the user who interrupted
             raise KeyboardInterrupt(f"{type(self).__name__}.fit was interrupted after {len(self.history_)} "
                                     "epochs; the model trained so far is kept")
         self._check_trained(X, y)
-        self._fit_blend(X, y)
+        self._fit_blend(X, y, weights)
 
     def _check_fit_params(self, fit_params):
-        """Refuse fit parameters that nothing would use (a silently ignored ``sample_weight`` is a wrong model)."""
+        """Refuse fit parameters that nothing would use (silently ignoring one gives a different model)."""
         if not fit_params:
             return
         names = ", ".join(sorted(fit_params))
-        if "sample_weight" in fit_params:
-            raise TypeError(
-                f"{type(self).__name__}.fit does not support sample_weight: the windows would be trained on "
-                "unweighted. Repeat the windows you trust more, or leave out those you trust less."
-            )
         own = set(fit_params) & set(self.get_params(deep=False))
         if own:
             raise TypeError(
@@ -837,6 +886,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         weights up shows only here: non-finite weights or predictions, or a
         regression loss on the training windows 10^4 times that of predicting
         the mean (the targets are standardised, so the mean's loss is about 1).
+        Unweighted: a window of weight 0 must not be predicted absurdly either.
         """
         if self.history_ is None or not len(self.history_):
             return
@@ -895,7 +945,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         step = self.batch_size if self.batch_size > 0 else len(rows)
         return [to_tensor(X[rows[i:i + step]], device=device) for i in range(0, len(rows), step)]
 
-    def _fit_blend(self, X, y):
+    def _fit_blend(self, X, y, weights=None):
         """After training, weigh the backbone against ridge on the validation windows (``ridge='blend'``).
 
         Then the ridge map is refitted on every window of the call: the held-out
@@ -912,10 +962,10 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         elif valid is not None and len(valid):
             # judged against a ridge that, like the backbone, has not seen the held-out windows (an earlier
             # call of partial_fit may have refitted it on every window)
-            network.fit_ridge(self._batches(X, train), y[train])
-            network.fit_blend(self._batches(X, valid), y[valid])
+            network.fit_ridge(self._batches(X, train), y[train], None if weights is None else weights[train])
+            network.fit_blend(self._batches(X, valid), y[valid], None if weights is None else weights[valid])
         if valid is not None and len(valid):
-            network.fit_ridge(self._batches(X), y)
+            network.fit_ridge(self._batches(X), y, weights)
         self.blend_ = network.blend.detach().cpu().numpy().copy()
 
     def _early_stopping_holdout(self, n_samples):
@@ -1027,7 +1077,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         for Xi, yi in DataLoader(dataset, batch_size=1024, shuffle=False):
             xs.append(to_tensor(Xi, device=device))
             ys.append(yi.detach().cpu().numpy() if torch.is_tensor(yi) else np.asarray(yi))
-        self._network().fit_inputs(xs, np.concatenate(ys).reshape(len(dataset), -1))
+        targets, weights = self.split_weights(np.concatenate(ys).reshape(len(dataset), -1))
+        self._network().fit_inputs(xs, targets, sample_weight=weights)
 
     @property
     def best_epoch_(self):
@@ -1079,7 +1130,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             return None
         y = np.asarray(y)
         y = y if rows is None else y[rows]
-        unlabeled = np.isnan(y.reshape(len(y), -1)).all(axis=1)
+        unlabeled = np.isnan(self.split_weights(y.reshape(len(y), -1))[0]).all(axis=1)
         if not unlabeled.any():
             return None
         batch_size = len(y) if self.batch_size == -1 else self.batch_size
@@ -1142,7 +1193,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             x_aug = self.augment_(x)
             with frozen_batchnorm_stats(self.module_):
                 _, features_aug = self.module_(x_aug)
-            targets = y[:, None] if y.ndim == 1 else y
+            targets = self.split_weights(y[:, None] if y.ndim == 1 else y)[0]
             con = self.contrastive_(torch.cat([y_pred[1], features_aug]), torch.cat([targets, targets]))
             loss = con if pretraining else mse + self.alpha * con
             self._record("train_mse", mse.item())
@@ -1228,13 +1279,31 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         y_true = to_tensor(y_true, device=self.device)
         if y_true.ndim == 1:
             y_true = y_true[:, None]
+        y_true, weights = self.split_weights(y_true)
         if self.semi_supervised:  # unlabeled rows (NaN targets) take no part in the regression loss
             labeled = ~torch.isnan(y_true).any(dim=1)
             if not bool(labeled.all()):
                 if not bool(labeled.any()):
                     return pred.sum() * 0.0
                 pred, y_true = pred[labeled], y_true[labeled]
-        return self.criterion_(pred, y_true)
+                weights = None if weights is None else weights[labeled]
+        if weights is None:
+            return self.criterion_(pred, y_true)
+        return self._weighted_loss(pred, y_true, weights)
+
+    def _weighted_loss(self, pred, y_true, weights):
+        """``mean_i(w_i * loss_i) / mean(w)``: the criterion per window, weighted; ``mean(w)`` over the call's
+        labeled windows, so that the loss keeps the scale of the unweighted one (and constant weights give it)."""
+        if not hasattr(self.criterion_, "reduction"):
+            raise TypeError(f"sample_weight needs a criterion with a 'reduction' attribute (as torch's losses "
+                            f"have), to get one loss per window; {type(self.criterion_).__name__} has none")
+        reduction, self.criterion_.reduction = self.criterion_.reduction, "none"
+        try:
+            per_element = self.criterion_(pred, y_true)
+        finally:
+            self.criterion_.reduction = reduction
+        per_window = per_element.reshape(len(pred), -1).mean(dim=1)
+        return (per_window * weights.to(per_window.dtype)).mean() / self._weight_scale
 
     # --------------------------------------------------------------- inference
     def _check_fitted_input(self, X):

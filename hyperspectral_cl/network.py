@@ -155,7 +155,7 @@ class PatchNetwork(nn.Module):
         return pred if embedding is None else (pred, embedding)
 
     @torch.no_grad()
-    def fit_inputs(self, batches, targets=None):
+    def fit_inputs(self, batches, targets=None, sample_weight=None):
         """Fit the normalisation (and the ridge map) on training patches.
 
         Parameters
@@ -165,6 +165,9 @@ class PatchNetwork(nn.Module):
         targets : ndarray of shape (n_samples, n_targets) or None
             Training targets (as the network regresses them), in the order of
             the patches; required unless ``ridge=None``.
+        sample_weight : ndarray of shape (n_samples,) or None, default=None
+            Weights of the patches in the ridge fit (the input statistics are
+            unweighted: they describe the inputs, not the loss).
 
         Returns
         -------
@@ -186,12 +189,12 @@ class PatchNetwork(nn.Module):
         if self.ridge is not None:
             if targets is None:
                 raise ValueError("fit_inputs needs the training targets to fit the ridge map")
-            self.fit_ridge(batches, targets)
+            self.fit_ridge(batches, targets, sample_weight)
         self.inputs_fitted.fill_(True)
         return self
 
     @torch.no_grad()
-    def fit_ridge(self, batches, targets):
+    def fit_ridge(self, batches, targets, sample_weight=None):
         """Fit the ridge map: RidgeCV on the mean normalised spectra of ``batches``.
 
         Parameters
@@ -201,6 +204,8 @@ class PatchNetwork(nn.Module):
         targets : ndarray of shape (n_samples, n_targets)
             Their targets, as the network regresses them; rows of NaN
             (unlabeled windows) are left out.
+        sample_weight : ndarray of shape (n_samples,) or None, default=None
+            Weights of the patches (RidgeCV's ``sample_weight``).
 
         Returns
         -------
@@ -209,14 +214,16 @@ class PatchNetwork(nn.Module):
         spectra = torch.cat([self.normalize(x).mean(dim=(1, 3, 4)).double() for x in batches]).cpu().numpy()
         targets = np.asarray(targets, dtype=np.float64).reshape(len(spectra), -1)
         labeled = ~np.isnan(targets).any(axis=1)  # unlabeled rows (NaN targets) take no part
-        ridge = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(spectra[labeled], targets[labeled])
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)[labeled]
+        ridge = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(spectra[labeled], targets[labeled],
+                                                                        sample_weight=weights)
         self.skip_weight.copy_(torch.from_numpy(np.atleast_2d(ridge.coef_).T.copy()))
         self.skip_bias.copy_(torch.from_numpy(np.atleast_1d(ridge.intercept_).copy()))
         self.ridge_alpha.copy_(torch.as_tensor(np.broadcast_to(ridge.alpha_, self.ridge_alpha.shape).copy()))
         return self
 
     @torch.no_grad()
-    def fit_blend(self, batches, targets):
+    def fit_blend(self, batches, targets, sample_weight=None):
         """Choose the backbone's weight ``w`` per target on held-out patches (``ridge='blend'``).
 
         ``w`` minimises the squared error of ``ridge + w * (backbone - ridge)``
@@ -234,6 +241,10 @@ class PatchNetwork(nn.Module):
             Held-out patches, in batches of shape ``(n, 1, B, S, S)``.
         targets : ndarray of shape (n_samples, n_targets)
             Their targets, as the network regresses them.
+        sample_weight : ndarray of shape (n_samples,) or None, default=None
+            Weights of the held-out patches: ``w`` minimises the weighted
+            squared error, and the rule compares the weighted mean gain with
+            the standard error of the weighted gains.
 
         Returns
         -------
@@ -252,9 +263,12 @@ class PatchNetwork(nn.Module):
         y = np.asarray(targets, dtype=np.float64).reshape(ridge.shape)
         labeled = ~np.isnan(y).any(axis=1)  # unlabeled rows cannot judge anything
         ridge, net, y = ridge[labeled], net[labeled], y[labeled]
+        v = np.ones((len(y), 1)) if sample_weight is None else np.asarray(sample_weight, np.float64)[labeled][:, None]
+        v = v / max(v.mean(), np.finfo(np.float64).tiny)
         d = net - ridge
-        w = np.clip(((y - ridge) * d).sum(axis=0) / np.maximum((d * d).sum(axis=0), np.finfo(np.float64).tiny), 0, 1)
-        gain = (y - ridge) ** 2 - (y - ridge - w * d) ** 2  # per window and target: what the blend saves
+        w = np.clip((v * (y - ridge) * d).sum(axis=0) / np.maximum((v * d * d).sum(axis=0), np.finfo(np.float64).tiny),
+                    0, 1)
+        gain = v * ((y - ridge) ** 2 - (y - ridge - w * d) ** 2)  # per window and target: what the blend saves
         n = len(gain)
         se = gain.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(gain.shape[1], np.inf)
         w = np.where(gain.mean(axis=0) > se, w, 0.0)

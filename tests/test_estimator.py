@@ -799,7 +799,6 @@ def test_callbacks_still_end_training_quietly_with_skorchs_convention(patches):
 
 
 @pytest.mark.parametrize("params,match", [
-    ({"sample_weight": np.r_[1.0, np.zeros(63)]}, "does not support sample_weight"),
     ({"max_epochs": 20}, r"max_epochs passed to fit: hyper-parameters are set on the estimator"),
     ({"epochs": 3}, r"unexpected fit parameters \(epochs\)"),
 ])
@@ -811,8 +810,66 @@ def test_fit_parameters_nothing_uses_are_refused(patches, params, match):
 
 def test_fit_parameters_are_refused_through_a_pipeline(windows):
     X, y = windows
-    with pytest.raises(TypeError, match="sample_weight"):
-        make_model().fit(X, y, net__sample_weight=np.ones(len(X)))
+    with pytest.raises(TypeError, match=r"unexpected fit parameters \(weights\)"):
+        make_model().fit(X, y, net__weights=np.ones(len(X)))
+
+
+def test_sample_weight_weighs_the_regression_loss(patches):
+    X, y = patches
+    X, y = X[:32], y[:32]
+    w = np.linspace(0.0, 3.0, 32)
+    net = ContrastivePatchRegressor("li", **tiny_net_params(alpha=0.0, max_epochs=1, early_stopping=False))
+    net.fit(X, y, sample_weight=w)
+    yt = (y - net.y_mean_) / net.y_scale_
+    with torch.no_grad():
+        pred = net.module_(torch.as_tensor(X))[0].numpy()
+    expected = np.mean((w / w.mean()) * ((pred - yt) ** 2).mean(axis=1))  # weights averaging 1
+    net._weight_scale = w.mean()  # as during fit: the targets carry the weights as a last column
+    try:
+        got = net.get_loss(torch.as_tensor(pred), torch.as_tensor(np.column_stack([yt, w])))
+    finally:
+        del net._weight_scale
+    np.testing.assert_allclose(got.item(), expected, rtol=1e-5)
+    # the target statistics are weighted, as StandardScaler's: the first window (weight 0) takes no part
+    np.testing.assert_allclose(net.y_mean_, np.average(y, axis=0, weights=w), rtol=1e-5)
+    np.testing.assert_allclose(net.y_mean_, y[1:].astype(np.float64).T @ w[1:] / w.sum(), rtol=1e-5)
+
+
+def test_a_window_of_weight_zero_takes_no_part(patches):
+    X, y = patches
+    X, y = X[:64], np.array(y[:64])
+    y[7] += 5.0  # a gross error in one label, which the user down-weights to 0
+    w = np.ones(64)
+    w[7] = 0.0
+    params = tiny_net_params(alpha=0.0, max_epochs=20, early_stopping=False)
+    weighted = ContrastivePatchRegressor("li", **params).fit(X, y, sample_weight=w)
+    plain = ContrastivePatchRegressor("li", **params).fit(X, y)
+    clean = np.arange(64) != 7
+    np.testing.assert_allclose(weighted.y_mean_, y[clean].mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(weighted.y_scale_, y[clean].std(axis=0), rtol=1e-4)
+    error = np.abs(weighted.predict(X[clean]) - y[clean]).mean()
+    assert error < 0.5 * np.abs(plain.predict(X[clean]) - y[clean]).mean()
+
+
+def test_sample_weight_through_a_pipeline_changes_the_model(windows):
+    X, y = windows
+    w = np.r_[np.full(len(X) // 2, 5.0), np.full(len(X) - len(X) // 2, 0.2)]
+    weighted = make_model(alpha=0.0).fit(X, y, net__sample_weight=w)
+    plain = make_model(alpha=0.0).fit(X, y)
+    assert not np.allclose(weighted.predict(X), plain.predict(X))
+    np.testing.assert_allclose(weighted[-1].y_mean_, np.average(y, axis=0, weights=w), rtol=1e-5)
+
+
+@pytest.mark.parametrize("w,match", [
+    (-np.ones(64), "sample_weight must be >= 0; row 0 has -1.0"),
+    (np.ones(63), r"one weight per window, shape \(64,\); got \(63,\)"),
+    (np.zeros(64), "0 on every labeled window"),
+    (np.full(64, np.nan), "sample_weight contains NaN"),
+])
+def test_bad_sample_weight(patches, w, match):
+    X, y = patches
+    with pytest.raises(ValueError, match=match):
+        ContrastivePatchRegressor("li", **tiny_net_params()).fit(X[:64], y[:64], sample_weight=w)
 
 
 @pytest.mark.parametrize("lr,epochs", [(10.0, 3), (1e30, 1)])

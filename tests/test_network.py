@@ -55,6 +55,20 @@ def test_with_no_epoch_the_model_is_ridgecv_on_the_mean_spectrum(data, spectrum_
     np.testing.assert_allclose(net.module_.ridge_alpha.numpy(), np.broadcast_to(ridge.alpha_, net.n_targets_))
 
 
+@pytest.mark.parametrize("mode", ["blend", "residual"])
+def test_with_no_epoch_a_weighted_model_is_weighted_ridgecv(data, mode):
+    P, y, _ = data
+    w = np.random.default_rng(0).uniform(0, 3, len(y))
+    w[:5] = 0.0
+    net = ContrastivePatchRegressor("li", max_epochs=0, early_stopping=False, ridge=mode, random_state=0,
+                                    module__n_planes=2).fit(P, y, sample_weight=w)
+    features = naive_features(P)
+    ridge = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(features, y, sample_weight=w)
+    np.testing.assert_allclose(net.predict(P), ridge.predict(features), rtol=1e-4, atol=1e-5)
+    unweighted = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(features, y)
+    assert not np.allclose(net.predict(P), unweighted.predict(features), rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("name", list_backbones())
 def test_every_backbone_starts_at_the_ridge_solution(data, name):
     P, y, _ = data
