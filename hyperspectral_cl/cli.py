@@ -3,7 +3,12 @@
 import argparse
 import sys
 
+from .network import SPECTRUM_NORMS
+
 __all__ = ["main"]
+
+#: ``--spectrum-norm`` choices: the normalisations the estimators accept, None spelled 'none'
+SPECTRUM_NORM_CHOICES = {"none" if norm is None else norm: norm for norm in SPECTRUM_NORMS}
 
 
 def _demo(args):
@@ -29,12 +34,18 @@ def _reproduce(args):
     try:
         results = run_reproduction(
             args.dataset, args.preset, seeds=args.seeds, backbones=args.backbones, device=args.device,
-            spectrum_norm=None if args.spectrum_norm == "none" else args.spectrum_norm, cache_dir=cache,
+            spectrum_norm=SPECTRUM_NORM_CHOICES[args.spectrum_norm], cache_dir=cache,
             data_dir=args.data_dir, samson=args.samson, usgs=args.usgs, progress=not args.quiet,
         )
     except FileNotFoundError as exc:
         print(f"hyperspectral-cl reproduce: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # no report from an unfinished grid; the shell's convention for Ctrl-C is 128 + SIGINT
+        kept = ("nothing was kept (--no-cache)" if cache is None
+                else f"the finished tasks are cached in {cache}: run the same command to resume")
+        print(f"hyperspectral-cl reproduce: interrupted, no report written; {kept}", file=sys.stderr)
+        return 130
     for path in write_report(results, args.out, stem=f"reproduce_{args.dataset}_{args.preset}"):
         print(f"wrote {path}")
     return 0
@@ -73,7 +84,7 @@ def build_parser():
                      help="quick: minutes on a CPU; cpu: about an hour on 2 cores; full: the paper's scale (GPU)")
     rep.add_argument("--seeds", type=int, default=None, help="seeds per row (default: the preset's)")
     rep.add_argument("--backbones", nargs="+", default=["luo", "hamida", "li", "atik", "varahagiri"])
-    rep.add_argument("--spectrum-norm", default="l2", choices=["l2", "none"],
+    rep.add_argument("--spectrum-norm", default="l2", choices=list(SPECTRUM_NORM_CHOICES),
                      help="per-pixel spectrum normalisation inside the networks (default l2)")
     rep.add_argument("--data-dir", default=None,
                      help="folder with samson/ and usgs_library/ (default: $HYPERSPECTRAL_CL_DATA or ../shared/data)")

@@ -21,6 +21,10 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.model_selection import BaseCrossValidator
+
+# scikit-learn's own group splitters (GroupKFold...) inherit this mixin, which it does not export publicly: it
+# makes splitters request ``groups``, so that searches route ``groups`` to them under enable_metadata_routing
+from sklearn.model_selection._split import GroupsConsumerMixin
 from sklearn.utils import check_random_state
 
 from ._validation import check_scalar
@@ -94,7 +98,7 @@ def _extent(coords, size, grow=0):
     return origin, (int(shape[0]), int(shape[1]))
 
 
-class SpatialBlockSplit(BaseCrossValidator):
+class SpatialBlockSplit(GroupsConsumerMixin, BaseCrossValidator):
     """K-fold over spatial blocks of a scene, with a buffer so that no test window touches training windows.
 
     Each window is assigned to the block of a regular ``n_blocks`` grid that
@@ -140,7 +144,10 @@ class SpatialBlockSplit(BaseCrossValidator):
     ``net.fit(X, y, groups=coords)`` (in a Pipeline:
     ``pipe.fit(X, y, <step>__groups=coords)``). Storing positions in the
     splitter instead would break as soon as a search or a Pipeline passes it
-    a subset of the windows.
+    a subset of the windows. With scikit-learn's metadata routing enabled
+    (``sklearn.set_config(enable_metadata_routing=True)``) the splitter
+    requests ``groups`` by default, as ``GroupKFold`` does, so the same calls
+    work unchanged.
 
     Coordinates are the windows' top-left corners in scene pixels (negative
     near the border for ``border='reflect'`` windows, whose reflected pixels
@@ -408,7 +415,7 @@ def _labeled_rows(y):
     return ~np.isnan(arr.reshape(len(arr), -1)).all(axis=1)
 
 
-class SemiSupervisedSplit:
+class SemiSupervisedSplit(GroupsConsumerMixin):
     """Cross-validate on the labeled windows; give the unlabeled ones to every training fold.
 
     Wraps a splitter (``SpatialBlockSplit``, ``KFold``...) for data whose
@@ -434,6 +441,12 @@ class SemiSupervisedSplit:
         ``cv.window_size`` (a :class:`SpatialBlockSplit`).
     buffer : int or None, default=None
         Gap in pixels; None takes ``cv.buffer`` when it has one, else half a window.
+
+    Notes
+    -----
+    Like :class:`SpatialBlockSplit`, it requests ``groups`` under scikit-learn's
+    metadata routing, so ``GridSearchCV(..., cv=SemiSupervisedSplit(...)).fit(X,
+    y, groups=coords)`` works with routing on or off.
 
     Examples
     --------

@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._validation import as_float_array, check_scalar
+from .network import SPECTRUM_NORMS
 
 __all__ = ["MeanSpectrum", "PatchExtractor", "extract_windows", "reflect_index"]
 
@@ -280,7 +281,7 @@ class PatchExtractor(TransformerMixin, BaseEstimator):
 
     def _crop(self, X):
         """Validate ``X`` and return the (read-only) centre-crop view."""
-        if self.spectrum_norm not in (None, "l2"):
+        if self.spectrum_norm not in SPECTRUM_NORMS:
             raise ValueError(f"spectrum_norm must be None or 'l2', got {self.spectrum_norm!r}")
         X = as_float_array(X, "X", ndim=4)
         size = _check_patch_size(self.patch_size)

@@ -1,6 +1,9 @@
 """The reproduction runner: splits, binning, search grid, caching, report and command line."""
 
 import json
+import re
+import signal
+import sys
 
 import numpy as np
 import pandas as pd
@@ -150,11 +153,23 @@ def test_report_tables_agree_with_the_runs(tiny_run, tmp_path):
     md = markdown_report(res)
     assert f"{row.r2_mean:.3f} ± {row.r2_std:.3f}" in md
     assert "paper: spectral+spatial" in md and "ridge, L2-normalised mean spectrum" in md
-    paths = write_report(res, tmp_path, stem="t")
+    write_report(res, tmp_path, stem="t")
     csv = pd.read_csv(tmp_path / "t.csv")
     assert len(csv) == len(res["runs"]) and {"r2", "mae", "seed", "device", "torch", "epochs"} <= set(csv.columns)
     assert list(results_frame(res).columns) == list(csv.columns)
-    assert any(p.suffix == ".png" for p in paths)
+
+
+def test_report_figure(tiny_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    _, res = tiny_run
+    paths = write_report(res, tmp_path, stem="t")
+    assert tmp_path / "t.png" in paths and (tmp_path / "t.png").stat().st_size > 0
+
+
+def test_report_without_matplotlib_writes_the_tables(tiny_run, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    _, res = tiny_run
+    assert write_report(res, tmp_path, stem="t") == [tmp_path / "t.md", tmp_path / "t.csv"]
 
 
 def test_classical_names_cover_features_and_linear_and_nonlinear_regressors():
@@ -240,3 +255,208 @@ def test_changing_the_search_space_keeps_baseline_and_classical_runs(tmp_path, m
     again = run_reproduction("synthetic", "quick", cache_dir=tmp_path, variants=["baseline"], alphas=(0.5, 2.0),
                              temperatures=(0.2,), **opts)
     assert again["runs"] == first["runs"]
+
+
+# the cheapest grid: one ridge row per seed on the random split, no network
+CLASSICAL_ONLY = {**TINY, "backbones": [], "splits": ["random"], "classical": ["ridge, mean spectrum"]}
+
+
+def _string_r2(entry):
+    return {**entry, "result": {**entry["result"], "r2": str(entry["result"]["r2"])}}
+
+
+@pytest.mark.parametrize("corrupt", [
+    lambda entry: "[]",
+    lambda entry: '{"result": {}}',
+    lambda entry: '{"result": "x"}',
+    lambda entry: '{"result": null}',
+    lambda entry: '"just a string"',
+    lambda entry: "",
+    lambda entry: '{"spec": {"task": "classical"',
+    lambda entry: json.dumps(_string_r2(entry)),
+    lambda entry: json.dumps({**entry, "result": {**entry["result"], "mae": True}}),
+    lambda entry: json.dumps({**entry, "spec": {**entry["spec"], "seed": 7}}),
+], ids=["list", "empty result", "string result", "null result", "string", "empty file", "cut short", "string r2",
+        "bool mae", "other task's spec"])
+def test_unusable_cache_files_are_recomputed_with_a_warning_naming_them(tmp_path, monkeypatch, corrupt):
+    import hyperspectral_cl.reproduce.runner as runner
+    from hyperspectral_cl.reproduce import CacheWarning
+
+    first = run_reproduction("synthetic", "quick", cache_dir=tmp_path, **CLASSICAL_ONLY)
+    path = sorted(tmp_path.glob("classical-*.json"))[0]
+    path.write_text(corrupt(json.loads(path.read_text())))
+    calls = []
+    original = runner.classical_search
+    monkeypatch.setattr(runner, "classical_search", lambda *a, **k: calls.append(a) or original(*a, **k))
+    with pytest.warns(CacheWarning, match=re.escape(str(path))):
+        again = run_reproduction("synthetic", "quick", cache_dir=tmp_path, **CLASSICAL_ONLY)
+    assert len(calls) == 1  # only the damaged entry is computed again
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in again["runs"]] == [
+        {k: v for k, v in r.items() if k != "seconds"} for r in first["runs"]]
+    assert isinstance(json.loads(path.read_text())["result"]["r2"], float)  # and its file repaired
+
+
+@pytest.mark.parametrize("kind,result", [
+    ("search", {"best": {}, "table": [], "lr": 1e-3}),
+    ("search", {"best": {"alpha": 1.0, "radius": "0.2", "temperature": 0.1}, "table": [{}], "lr": 1e-3}),
+    ("search", {"best": {"alpha": 1.0, "radius": 0.2, "temperature": 0.1}, "table": [{"mean_r2": 0.5}], "lr": 1e-3}),
+    ("search", {"best": {"alpha": 1.0, "radius": 0.2, "temperature": 0.1},
+                "table": [{"params": {}, "mean_r2": 0.5, "std_r2": 0.1}]}),
+    ("deep", {"r2": 0.5, "mae": 0.1, "seconds": 1.0}),
+    ("deep", {"r2": [0.5], "mae": 0.1, "seconds": 1.0, "device": "cpu"}),
+    ("deep", ["r2", 0.5]),
+    ("classical", {"skipped": 3}),
+])
+def test_cache_rejects_results_of_the_wrong_shape(tmp_path, kind, result):
+    from hyperspectral_cl.reproduce import CacheWarning
+    from hyperspectral_cl.reproduce.runner import _Cache
+
+    cache, spec = _Cache(tmp_path), {"task": kind, "seed": 0}
+    cache.put(kind, spec, result)
+    with pytest.warns(CacheWarning, match=rf"ignoring the cache file {re.escape(str(tmp_path))}.*; expected "):
+        assert cache.get(kind, spec) is None
+
+
+@pytest.mark.parametrize("kind,result", [
+    ("search", {"best": {"alpha": 1.0, "radius": 0.2, "temperature": 0.1},
+                "table": [{"params": {"alpha": 1.0}, "mean_r2": float("nan"), "std_r2": float("nan")}], "lr": 1e-3}),
+    ("deep", {"r2": float("nan"), "mae": float("nan"), "seconds": 1.0, "device": "cpu", "diverged": True}),
+    ("classical", {"skipped": "flattened windows exceed max_flat_features=4096"}),
+    ("classical", {"r2": 0.5, "mae": 1, "seconds": 0.1, "device": "cpu"}),
+])
+def test_cache_returns_what_the_runner_wrote(tmp_path, kind, result, recwarn):
+    from hyperspectral_cl.reproduce.runner import _Cache
+
+    cache, spec = _Cache(tmp_path), {"task": kind, "seed": 0, "params": {"alpha": 0.5}}
+    cache.put(kind, spec, result)
+    assert json.dumps(_Cache(tmp_path).get(kind, spec)) == json.dumps(result)  # (NaN != NaN)
+    assert not recwarn.list
+
+
+def test_the_package_version_is_part_of_the_cache_key(tmp_path, monkeypatch):
+    import hyperspectral_cl.reproduce.runner as runner
+
+    run_reproduction("synthetic", "quick", cache_dir=tmp_path, **CLASSICAL_ONLY)
+    calls = []
+    original = runner.classical_search
+    monkeypatch.setattr(runner, "classical_search", lambda *a, **k: calls.append(a) or original(*a, **k))
+    monkeypatch.setattr(runner, "__version__", "0.0.0+other")
+    run_reproduction("synthetic", "quick", cache_dir=tmp_path, **CLASSICAL_ONLY)
+    assert len(calls) == CLASSICAL_ONLY["seeds"]
+    assert len(list(tmp_path.glob("classical-*.json"))) == 2 * CLASSICAL_ONLY["seeds"]
+
+
+def test_runners_sharing_a_cache_do_not_collide(tmp_path, monkeypatch):
+    import hyperspectral_cl.reproduce.runner as runner
+    from hyperspectral_cl.reproduce.runner import _Cache
+
+    spec = {"task": "classical", "seed": 0}
+    result = {"r2": 0.5, "mae": 0.1, "seconds": 1.0, "device": "cpu"}
+    mine, theirs = _Cache(tmp_path), _Cache(tmp_path)
+    path = mine._path("classical", spec)
+    # a temporary file left behind by a runner that was killed (under the old fixed name, and a directory so
+    # that writing there fails)
+    path.with_suffix(".tmp").mkdir()
+    # the other runner stores the same task between our write and our rename
+    original, stored = runner.os.replace, []
+
+    def replace(src, dst):
+        if not stored:
+            stored.append(dst)
+            theirs.put("classical", spec, {**result, "r2": 0.25})
+        return original(src, dst)
+
+    monkeypatch.setattr(runner.os, "replace", replace)
+    mine.put("classical", spec, result)
+    assert stored == [path]
+    assert mine.get("classical", spec) == result  # the last rename wins, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, path.with_suffix(".tmp").name])
+
+
+def _stop_at(n, exc):
+    """A stand-in for the runner's fit that trains normally, then raises ``exc`` at the n-th call."""
+    import hyperspectral_cl.reproduce.runner as runner
+
+    calls, original = [], runner._fit
+
+    def fit(model, X, y, **params):
+        calls.append(model)
+        if len(calls) == n:
+            raise exc
+        return original(model, X, y, **params)
+
+    return fit, calls
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError("boom")], ids=["ctrl-c", "error"])
+def test_an_interrupted_or_failed_task_is_not_cached(tmp_path, monkeypatch, exc):
+    import hyperspectral_cl.reproduce.runner as runner
+
+    fit, calls = _stop_at(2, exc)
+    monkeypatch.setattr(runner, "_fit", fit)
+    with pytest.raises(type(exc) if isinstance(exc, Exception) else exc):
+        run_reproduction("synthetic", "quick", cache_dir=tmp_path, **CLASSICAL_ONLY)
+    assert len(calls) == 2
+    (kept,) = tmp_path.iterdir()  # the first seed's row only, and no temporary file
+    assert kept.name.startswith("classical-") and kept.suffix == ".json"
+    calls = []
+    monkeypatch.setattr(runner, "_fit", lambda model, *a, **k: calls.append(model) or model.fit(*a, **k))
+    run_reproduction("synthetic", "quick", cache_dir=tmp_path, **CLASSICAL_ONLY)
+    assert len(calls) == 1  # resumed: the finished row is not trained again
+
+
+def test_a_ctrl_c_swallowed_by_the_fit_is_not_cached(tmp_path, monkeypatch):
+    import hyperspectral_cl.reproduce.runner as runner
+
+    original = runner._fit
+
+    def fit(model, X, y, **params):  # as skorch does: Ctrl-C ends training, fit returns normally
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            pass
+        return original(model, X, y, **params)
+
+    monkeypatch.setattr(runner, "_fit", fit)
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt, match="classical task interrupted"):
+        run_reproduction("synthetic", "quick", cache_dir=tmp_path, **CLASSICAL_ONLY)
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGINT) is handler  # restored
+
+
+def test_cli_interrupted_exits_130_without_a_report(tmp_path, monkeypatch, capsys):
+    import hyperspectral_cl.reproduce.runner as runner
+
+    fit, calls = _stop_at(1, KeyboardInterrupt)
+    monkeypatch.setattr(runner, "_fit", fit)
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    argv = ["reproduce", "--backbones", "luo", "--seeds", "1", "--out", str(out), "--cache-dir", str(cache),
+            "--quiet", "--data-dir", str(tmp_path)]
+    assert main(argv) == 130
+    assert "interrupted, no report written" in capsys.readouterr().err
+    assert not out.exists() and list(cache.iterdir()) == []
+    fit, calls = _stop_at(1, RuntimeError("boom"))
+    monkeypatch.setattr(runner, "_fit", fit)
+    with pytest.raises(RuntimeError, match="boom"):
+        main(argv)
+    assert not out.exists() and list(cache.iterdir()) == []
+
+
+def test_cli_spectrum_norm_choices_are_what_the_estimators_accept(tmp_path, capsys):
+    from hyperspectral_cl import PatchExtractor
+    from hyperspectral_cl.cli import SPECTRUM_NORM_CHOICES, build_parser
+    from hyperspectral_cl.network import SPECTRUM_NORMS
+
+    rep = build_parser()._subparsers._group_actions[0].choices["reproduce"]
+    (action,) = [a for a in rep._actions if a.dest == "spectrum_norm"]
+    assert set(SPECTRUM_NORM_CHOICES.values()) == set(SPECTRUM_NORMS)
+    X = np.random.default_rng(0).random((2, 5, 5, 4))
+    for choice in action.choices:
+        PatchExtractor(3, spectrum_norm=SPECTRUM_NORM_CHOICES[choice]).fit_transform(X)
+    for rejected in ("max", "l1", "None"):
+        with pytest.raises(ValueError, match="spectrum_norm must be None or 'l2'"):
+            PatchExtractor(3, spectrum_norm=rejected).fit(X)
+        with pytest.raises(SystemExit) as exit_:
+            main(["reproduce", "--spectrum-norm", rejected, "--no-cache", "--out", str(tmp_path)])
+        assert exit_.value.code == 2 and "invalid choice" in capsys.readouterr().err

@@ -308,3 +308,44 @@ def test_semi_supervised_split_takes_the_wrapped_splitters_buffer():
         unlabeled_train = train[~labeled[train]]
         assert not near_windows(coords[unlabeled_train], coords[test], 3, 6).any()
         assert near_windows(coords[~labeled], coords[test], 3, 6).any()  # (there were some to drop)
+
+
+def test_every_splitter_that_reads_positions_requests_groups_for_metadata_routing():
+    import inspect
+
+    from sklearn.model_selection._split import GroupsConsumerMixin
+
+    import hyperspectral_cl.model_selection as ms
+
+    splitters = [getattr(ms, name) for name in ms.__all__
+                 if inspect.isclass(getattr(ms, name)) and hasattr(getattr(ms, name), "split")]
+    assert {cls.__name__ for cls in splitters} >= {"SpatialBlockSplit", "SemiSupervisedSplit"}
+    for cls in splitters:
+        assert "groups" in inspect.signature(cls.split).parameters
+        assert issubclass(cls, GroupsConsumerMixin), cls
+
+
+@pytest.mark.parametrize("make_cv", [
+    lambda: SpatialBlockSplit(5, n_blocks=(2, 2)),
+    lambda: SpatialBlockSplit(5, n_blocks=(3, 2), n_splits=3, shuffle=True, random_state=0),
+    lambda: SemiSupervisedSplit(SpatialBlockSplit(5, n_blocks=(2, 2))),
+    lambda: SemiSupervisedSplit(SpatialBlockSplit(5, n_blocks=(1, 3)), transductive=True),
+], ids=["spatial", "spatial-shuffled", "semi-supervised", "semi-supervised-transductive"])
+def test_groups_reach_the_splitter_with_metadata_routing_enabled(scene, make_cv):
+    import sklearn
+
+    X, y, coords = scene.windows(5)
+    cv = make_cv()
+    expected = list(cv.split(X, y, groups=coords))
+    model = make_pipeline(MeanSpectrum(), Ridge())
+    with sklearn.config_context(enable_metadata_routing=True):
+        search = GridSearchCV(model, {"ridge__alpha": [1e-4, 1e-1]}, cv=cv).fit(X, y, groups=coords)
+        # (with routing on, cross_validate takes groups through params)
+        res = cross_validate(model, X, y, params={"groups": coords}, cv=cv, return_indices=True)
+    assert len(search.cv_results_["mean_test_score"]) == 2 and np.isfinite(search.best_score_)
+    folds = list(zip(res["indices"]["train"], res["indices"]["test"], strict=True))
+    assert len(folds) == len(expected)
+    for (train, test), (expected_train, expected_test) in zip(folds, expected, strict=True):
+        np.testing.assert_array_equal(train, expected_train)
+        np.testing.assert_array_equal(test, expected_test)
+        assert test_overlap_fraction(train, test, coords, 5) == 0.0

@@ -4,9 +4,14 @@ import hashlib
 import json
 import os
 import platform
+import signal
+import tempfile
+import threading
 import time
 import warnings
+from contextlib import contextmanager, suppress
 from functools import partial
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +28,7 @@ from .data import SPLITS, load_dataset, make_splits, training_windows, windows_o
 from .models import CLASSICAL, classical_search, deep_pipeline, inner_cv, search_grid
 from .presets import BACKBONES, LITERAL_VARIANTS, VARIANTS, get_preset
 
-__all__ = ["default_cache_dir", "run_reproduction"]
+__all__ = ["CacheWarning", "default_cache_dir", "run_reproduction"]
 
 #: preset fields only the contrastive variants depend on
 SEARCH_FIELDS = ("alphas", "radius_quantiles", "temperatures", "contrastive", "inner_folds")
@@ -42,8 +47,59 @@ def _key(spec):
     return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+class CacheWarning(UserWarning):
+    """A cache file of :func:`run_reproduction` could not be used; its task is run again.
+
+    Issued (instead of an error) for a file that cannot be read, that is not
+    the JSON the runner writes (a file cut short or edited by hand), or that
+    belongs to another task: the task is computed again and the file replaced.
+    """
+
+
+def _is_number(value):
+    # bool is an int to Python but never a score; NaN is a number (a diverged run's R^2)
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _result_problem(kind, result):
+    """What is wrong with a cached result (None when the runner can use it)."""
+    if not isinstance(result, dict):
+        return f"'result' is {type(result).__name__}, not an object"
+    if kind == "classical" and "skipped" in result:
+        return None if isinstance(result["skipped"], str) else "'skipped' is not a string"
+    if kind == "search":
+        best, table = result.get("best"), result.get("table")
+        if not (isinstance(best, dict) and all(_is_number(best.get(k)) for k in ("alpha", "radius", "temperature"))):
+            return "'best' is not an object with numeric 'alpha', 'radius' and 'temperature'"
+        if not (isinstance(table, list) and table and all(
+                isinstance(row, dict) and isinstance(row.get("params"), dict)
+                and _is_number(row.get("mean_r2")) and _is_number(row.get("std_r2")) for row in table)):
+            return "'table' is not a non-empty list of {'params', 'mean_r2', 'std_r2'} rows"
+        return None if _is_number(result.get("lr")) else "'lr' is not a number"
+    bad = [k for k in ("r2", "mae", "seconds") if not _is_number(result.get(k))]
+    if bad:
+        return "; ".join(f"'{k}' is {'missing' if k not in result else repr(result[k])}, not a number" for k in bad)
+    return None if isinstance(result.get("device"), str) else "'device' is missing or not a string"
+
+
+def _canonical(value):
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _shorten(value, width=60):
+    text = json.dumps(value, default=str)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+_EXPECTED = {
+    "search": "{'spec': ..., 'result': {'best': {...}, 'table': [...], 'lr': number, ...}}",
+    "deep": "{'spec': ..., 'result': {'r2': number, 'mae': number, 'seconds': number, 'device': str, ...}}",
+    "classical": "{'spec': ..., 'result': {'r2': number, 'mae': number, ...} or {'skipped': str}}",
+}
+
+
 class _Cache:
-    """One JSON file per finished task; a task whose file exists is skipped."""
+    """One JSON file per finished task; a task whose file exists (and is usable) is skipped."""
 
     def __init__(self, folder):
         self.folder = None if folder is None else Path(folder)
@@ -57,19 +113,67 @@ class _Cache:
         if self.folder is None:
             return None
         path = self._path(kind, spec)
-        if not path.is_file():
+        if not path.exists():
             return None
         try:
-            return json.loads(path.read_text())["result"]
-        except (ValueError, KeyError):  # a file cut short by a crash: run the task again
-            return None
+            entry = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:  # a file cut short, or not a file
+            problem = f"it cannot be read as JSON ({type(exc).__name__}: {exc})"
+        else:
+            if not isinstance(entry, dict) or "result" not in entry:
+                problem = f"it holds {type(entry).__name__} {_shorten(entry)} without a 'result' entry"
+            elif _canonical(entry.get("spec")) != _canonical(spec):
+                problem = "its 'spec' is missing or not the task's (a file renamed or copied from another cache?)"
+            else:
+                problem = _result_problem(kind, entry["result"])
+                if problem is None:
+                    return entry["result"]
+        warnings.warn(f"ignoring the cache file {path}: {problem}; expected {_EXPECTED[kind]}. The task is run "
+                      "again and the file replaced", CacheWarning, stacklevel=3)
+        return None
 
     def put(self, kind, spec, result):
-        if self.folder is not None:
-            path = self._path(kind, spec)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"spec": spec, "result": result}, default=str))
-            os.replace(tmp, path)  # atomic: an interrupted run never leaves a half-written result
+        if self.folder is None:
+            return
+        path = self._path(kind, spec)
+        # a unique temporary name in the same folder, then an atomic rename: runners sharing the cache never
+        # write to each other's temporary file, and a reader sees the old entry or the whole new one
+        tmp = tempfile.NamedTemporaryFile("w", dir=self.folder, prefix=f".{path.stem}-", suffix=".tmp",
+                                          delete=False)
+        try:
+            with tmp:
+                tmp.write(json.dumps({"spec": spec, "result": result}, default=str))
+            os.replace(tmp.name, path)
+        except BaseException:
+            with suppress(FileNotFoundError):
+                os.unlink(tmp.name)
+            raise
+
+
+@contextmanager
+def _interrupt_guard():
+    """Yield a function telling whether Ctrl-C was pressed inside the block.
+
+    skorch ends training quietly on KeyboardInterrupt and returns a half-trained
+    model; the runner must not cache (or report) it as a finished run. The
+    SIGINT handler in place is kept and called; only the main thread can watch
+    signals, elsewhere the function always says False.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield lambda: False
+        return
+    pressed = []
+
+    def handler(signum, frame):
+        pressed.append(signum)
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(pressed)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _environment(device):
@@ -87,6 +191,11 @@ def _environment(device):
 def _groups(split, coords):
     # only the spatial splitter reads positions (KFold warns when given groups)
     return {"groups": coords} if split == "spatial" else {}
+
+
+def _fit(model, X, y, **fit_params):
+    # every model of the grid is trained here: one place to watch (tests make it fail or stop)
+    return model.fit(X, y, **fit_params)
 
 
 def _scores(y_true, y_pred):
@@ -120,7 +229,7 @@ def _search(backbone, data, train, *, preset, split, device, spectrum_norm, env)
                 warnings.simplefilter("ignore", FitFailedWarning)  # diverged candidates score NaN and are reported
                 warnings.filterwarnings("ignore", message="One or more of the test scores are non-finite")
                 # positions go to the splitter (spatial split) and to the nets' early-stopping hold-out
-                gs.fit(X, y, **_groups(split, coords), net__groups=coords)
+                _fit(gs, X, y, **_groups(split, coords), net__groups=coords)
         except ValueError as exc:  # sklearn raises when every candidate failed (here: all diverged)
             if "fits failed" not in str(exc):
                 raise
@@ -145,7 +254,7 @@ def _fit_deep(backbone, variant, params, seed, data, train, *, preset, split, de
         pipe = deep_pipeline(backbone, variant, preset, seed=seed, wavelengths=data["wavelengths"],
                              device=device, spectrum_norm=spectrum_norm, lr=lr, **params)
         try:
-            pipe.fit(X, y, net__groups=data["coords"][train])
+            _fit(pipe, X, y, net__groups=data["coords"][train])
         except TrainingDivergedError:
             continue
         pred = pipe.predict(data["X"][data["test"]])
@@ -168,7 +277,7 @@ def _fit_classical(name, data, train, *, preset, split, device, spectrum_norm, e
     gs = classical_search(name, X, split, preset, data["coords"][train])
     if gs is None:
         return {"skipped": f"flattened windows exceed max_flat_features={preset.max_flat_features}"}
-    gs.fit(X, y)
+    _fit(gs, X, y)
     r2, mae = _scores(data["y"][data["test"]], gs.predict(data["X"][data["test"]]))
     return {"r2": r2, "mae": mae, "seconds": time.perf_counter() - start, "epochs": None,
             "params": {k: float(v) for k, v in _unprefix(gs.best_params_).items()}, **env}
@@ -221,7 +330,12 @@ def run_reproduction(
         networks' baseline R^2 dropped by 0.15-0.3 in our tests.
     cache_dir : path-like, 'default' or None, default='default'
         Where finished tasks are stored (:func:`default_cache_dir` / ``<dataset>-<preset>``
-        for 'default'); None caches nothing.
+        for 'default'); None caches nothing. A task is cached only once it
+        has finished: one that raises or is interrupted (Ctrl-C) leaves no
+        entry. Entries are written under a temporary name and renamed, so
+        several runners can share a folder; an entry that cannot be used
+        (unreadable, cut short, of the wrong form) is recomputed with a
+        :class:`CacheWarning` naming the file.
     data_dir, samson, usgs : path-like or None
         Data locations, see :func:`~hyperspectral_cl.reproduce.load_dataset`.
     device : str, default='cpu'
@@ -238,6 +352,12 @@ def run_reproduction(
         ``seconds``, ``epochs`` and the environment; ``'searches'``: the chosen
         parameters and the search's table per (split, backbone); ``'dataset'``
         and ``'preset'``: what was run.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C during a task, even when the training loop swallowed it
+        (skorch does): the half-trained model is neither cached nor returned.
     """
     from tqdm.auto import tqdm
 
@@ -272,42 +392,49 @@ def run_reproduction(
     def task(kind, spec, compute):
         result = cache.get(kind, spec)
         if result is None:
-            result = compute()
+            # an exception (KeyboardInterrupt included) leaves the task uncached; so does a Ctrl-C that a fit
+            # swallowed, since the model it returns is half-trained
+            with _interrupt_guard() as interrupted:
+                result = compute()
+            if interrupted():
+                raise KeyboardInterrupt(f"{kind} task interrupted: its result is not cached")
             cache.put(kind, spec, result)
         bar.update()
         return result
 
-    for split in splits:
-        pool, test = make_splits(coords, scene.cube.shape, preset, split)
-        data = {"X": X, "y": y, "coords": coords, "test": test, "wavelengths": scene.wavelengths}
-        common = {"preset": preset, "split": split, "device": device, "spectrum_norm": spectrum_norm, "env": env}
-        train0 = training_windows(pool, preset, 0)
-        tuned = {}
-        for backbone in backbones if contrastive else ():
-            spec = dict(base_spec, split=split, backbone=backbone, task="search")
-            result = task("search", spec, partial(_search, backbone, data, train0, **common))
-            tuned[backbone] = result["best"]
-            searches.append({"split": split, "backbone": backbone, **result})
-        for seed in range(preset.seeds):
-            train = training_windows(pool, preset, seed)
-            for backbone in backbones:
-                for variant in variants:
-                    params = tuned.get(backbone, {}) if VARIANTS[variant] is not None else {}
-                    spec = dict(base_spec if VARIANTS[variant] else plain_spec, split=split, seed=seed,
-                                backbone=backbone, variant=variant,
-                                params=params, task="deep")
-                    result = task("deep", spec, partial(_fit_deep, backbone, variant, params, seed, data, train,
-                                                        **common))
-                    runs.append({"split": split, "seed": seed, "model": backbone, "variant": variant,
-                                 "kind": "deep", "params": params, "n_train": len(train),
-                                 "n_test": len(test), **result})
-            for name in classical:
-                spec = dict(plain_spec, split=split, seed=seed, model=name, task="classical")
-                result = task("classical", spec, partial(_fit_classical, name, data, train, **common))
-                if "skipped" not in result:
-                    runs.append({"split": split, "seed": seed, "model": name, "variant": "classical",
-                                 "kind": "classical", "n_train": len(train),
-                                 "n_test": len(test), **result})
-    bar.close()
+    try:
+        for split in splits:
+            pool, test = make_splits(coords, scene.cube.shape, preset, split)
+            data = {"X": X, "y": y, "coords": coords, "test": test, "wavelengths": scene.wavelengths}
+            common = {"preset": preset, "split": split, "device": device, "spectrum_norm": spectrum_norm, "env": env}
+            train0 = training_windows(pool, preset, 0)
+            tuned = {}
+            for backbone in backbones if contrastive else ():
+                spec = dict(base_spec, split=split, backbone=backbone, task="search")
+                result = task("search", spec, partial(_search, backbone, data, train0, **common))
+                tuned[backbone] = result["best"]
+                searches.append({"split": split, "backbone": backbone, **result})
+            for seed in range(preset.seeds):
+                train = training_windows(pool, preset, seed)
+                for backbone in backbones:
+                    for variant in variants:
+                        params = tuned.get(backbone, {}) if VARIANTS[variant] is not None else {}
+                        spec = dict(base_spec if VARIANTS[variant] else plain_spec, split=split, seed=seed,
+                                    backbone=backbone, variant=variant,
+                                    params=params, task="deep")
+                        result = task("deep", spec, partial(_fit_deep, backbone, variant, params, seed, data, train,
+                                                            **common))
+                        runs.append({"split": split, "seed": seed, "model": backbone, "variant": variant,
+                                     "kind": "deep", "params": params, "n_train": len(train),
+                                     "n_test": len(test), **result})
+                for name in classical:
+                    spec = dict(plain_spec, split=split, seed=seed, model=name, task="classical")
+                    result = task("classical", spec, partial(_fit_classical, name, data, train, **common))
+                    if "skipped" not in result:
+                        runs.append({"split": split, "seed": seed, "model": name, "variant": "classical",
+                                     "kind": "classical", "n_train": len(train),
+                                     "n_test": len(test), **result})
+    finally:  # on an error or Ctrl-C too: the message then starts on a fresh line
+        bar.close()
     return {"dataset": description, "preset": preset.as_dict(), "spectrum_norm": spectrum_norm, "runs": runs,
             "searches": searches}
