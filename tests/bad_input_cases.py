@@ -109,7 +109,7 @@ Xw = lambda **kw: dict(X=windows(**kw))  # noqa: E731
 Xp = lambda **kw: dict(X=patches(**kw))  # noqa: E731
 XY = lambda: dict(X=patches(), y=targets())  # noqa: E731
 
-NDIM, MISMATCH, SMALL, NONFINITE, NAMES, NUMBERS, EMPTY, DTYPES, LAYOUT, CONTAINERS, STATE = (
+NDIM, MISMATCH, SMALL, NONFINITE, NAMES, NUMBERS, EMPTY, DTYPES, LAYOUT, CONTAINERS, STATE, FITPARAMS = (
     "Wrong number of dimensions",
     "Shapes that disagree (fit vs predict, X vs y)",
     "Window smaller than the patch, data smaller than the backbone",
@@ -121,6 +121,7 @@ NDIM, MISMATCH, SMALL, NONFINITE, NAMES, NUMBERS, EMPTY, DTYPES, LAYOUT, CONTAIN
     "Memory layout: non-contiguous, read-only",
     "Containers: lists, tensors, pandas, sparse",
     "Calls out of order",
+    "Fit parameters, window weights and training that goes wrong",
 )
 
 CASES = [
@@ -436,6 +437,34 @@ CASES = [
     Case(STATE, "ContrastivePatchRegressor().initialize()", "no data to size the network",
          dict, lambda: ContrastivePatchRegressor().initialize(),
          NotFittedError, "ContrastivePatchRegressor builds its network from the data: call fit(X, y)"),
+    # ---- fit parameters, weights, divergence
+    Case(FITPARAMS, "net.fit(X, y, max_epochs=20)", "a hyper-parameter passed to fit",
+         XY, lambda X, y: net().fit(X, y, max_epochs=20),
+         TypeError, "max_epochs passed to fit: hyper-parameters are set on the estimator"),
+    Case(FITPARAMS, "net.fit(X, y, weights=w)", "a fit parameter nothing uses",
+         XY, lambda X, y: net().fit(X, y, weights=np.ones(N)),
+         TypeError, "ContrastivePatchRegressor.fit got unexpected fit parameters (weights)"),
+    Case(FITPARAMS, "net.fit(X, y, sample_weight=w)", "non-negative weights, one per window",
+         lambda: dict(X=patches(), y=targets(), w=np.linspace(0, 2, N)),
+         lambda X, y, w: net().fit(X, y, sample_weight=w).predict(X), shape=(N, T)),
+    Case(FITPARAMS, "net.fit(X, y, sample_weight=w)", "a negative weight",
+         lambda: dict(X=patches(), y=targets(), w=with_value(np.ones(N), -1.0)),
+         lambda X, y, w: net().fit(X, y, sample_weight=w), ValueError, "sample_weight must be >= 0; row 3 has -1.0"),
+    Case(FITPARAMS, "net.fit(X, y, sample_weight=w)", "every weight 0",
+         lambda: dict(X=patches(), y=targets(), w=np.zeros(N)),
+         lambda X, y, w: net().fit(X, y, sample_weight=w), ValueError, "sample_weight is 0 on every labeled window"),
+    Case(FITPARAMS, "net.fit(X, y, sample_weight=w)", "8 weights for 16 windows",
+         lambda: dict(X=patches(), y=targets(), w=np.ones(8)),
+         lambda X, y, w: net().fit(X, y, sample_weight=w), ValueError,
+         "sample_weight must have one weight per window, shape (16,); got (8,)"),
+    Case(FITPARAMS, "net(module__head='simplex').fit(X, y)", "targets that are not fractions summing to one",
+         XY, lambda X, y: net(module__head="simplex").fit(X, y),
+         ValueError, "module__head='simplex' predicts fractions (>= 0, summing to 1), but"),
+    Case(FITPARAMS, "net(lr=1e30, batch_size=-1, max_epochs=1, ...).fit(X, y)",
+         "one optimiser step that blows the weights up (no clipping, no early stopping)",
+         XY, lambda X, y: net(lr=1e30, batch_size=-1, alpha=0, ridge=None, early_stopping=False,
+                              callbacks__gradient_clipping=None, callbacks__lr_schedule=None).fit(X, y),
+         TrainingDivergedError, "after its last optimiser step the network has non-finite"),
 ]
 
 

@@ -901,3 +901,21 @@ def test_simplex_head_refuses_targets_off_the_simplex(patches):
         clone(net).fit(X, off)
     with pytest.raises(ValueError, match="module__head='simplex'"):
         clone(net).fit(X, off * 0 - 1 + 2 * np.eye(3)[np.arange(len(y)) % 3])  # sums to one, negative entries
+
+
+def test_init_adds_no_optimizer_defaults(patches):
+    X, y = patches
+    net = ContrastivePatchRegressor("li", optimizer=torch.optim.SGD, **tiny_net_params(max_epochs=1))
+    assert not any(k.startswith("optimizer__") for k in net.get_params())
+    clone(net).set_params(optimizer=torch.optim.Adam).fit(X[:32], y[:32])  # no stray momentum for Adam
+
+
+@pytest.mark.parametrize("y_of", [
+    lambda rng, n: np.where(rng.random((n, 2)) > 0.5, 3e38, -3e38),  # centring would overflow float32
+    lambda rng, n: rng.random((n, 2)) * 3e38,
+])
+def test_targets_at_the_float32_limit_train_and_predict_finite(windows, y_of):
+    X, _ = windows
+    y = y_of(np.random.default_rng(0), len(X))
+    pred = make_model(alpha=0.0).fit(X, y).predict(X)
+    assert np.isfinite(pred).all() and np.abs(pred).max() <= 3.4e38
