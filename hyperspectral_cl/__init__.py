@@ -11,7 +11,7 @@ from .estimator import ContrastivePatchRegressor, IncompatibleModelError, Traini
 from .mapping import predict_map
 from .model_selection import SpatialBlockSplit
 from .patches import MeanSpectrum, PatchExtractor, extract_windows
-from .persistence import load_weights, save_weights
+from .persistence import WeightsFileError, load_weights, save_weights
 
 __all__ = [
     "ContrastivePatchRegressor",
@@ -21,6 +21,7 @@ __all__ = [
     "Scene",
     "SpatialBlockSplit",
     "TrainingDivergedError",
+    "WeightsFileError",
     "__version__",
     "extract_windows",
     "load_weights",

@@ -7,6 +7,7 @@ import copy
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -35,7 +36,7 @@ from hyperspectral_cl import (
 from hyperspectral_cl.augment import SpectralShift
 from hyperspectral_cl.backbones import Backbone
 from hyperspectral_cl.estimator import _VERSION_KEY, check_saved_version
-from hyperspectral_cl.persistence import FORMAT, FORMAT_VERSION
+from hyperspectral_cl.persistence import FORMAT, FORMAT_VERSION, WeightsFileError, _digest
 
 
 @pytest.fixture(scope="module")
@@ -105,13 +106,19 @@ class MeanBackbone(Backbone):
         return x.mean(dim=(1, 3, 4))
 
 
-def rewrite(path, **changes):
-    """Load a weights file, change entries of its metadata and write it back."""
+def rewrite(path, *, reseal=True, **changes):
+    """Load a weights file, change entries of its metadata and write it back.
+
+    ``reseal``: recompute the digest, as someone editing the file on purpose would; the file then
+    passes the integrity check and what is tested is load_weights' consistency checks.
+    """
     payload = torch.load(path, weights_only=True)
     metadata = json.loads(payload["metadata"])
     metadata.update(changes.pop("metadata", {}))
     payload.update(changes)
     payload["metadata"] = json.dumps(metadata)
+    if reseal:
+        payload["digest"] = _digest(payload["metadata"], payload["tensors"], payload["format_version"])
     torch.save(payload, path)
 
 
@@ -274,6 +281,262 @@ def test_what_cannot_be_saved_is_refused_by_name(windows, tmp_path):
     with pytest.raises(TypeError, match="parameter 'module__head' of ContrastivePatchRegressor"):
         save_weights(ContrastivePatchRegressor(**tiny_net_params(module__head=object())), tmp_path / "m.pt")
     assert not (tmp_path / "m.pt").exists()
+
+
+# ------------------------------------------------ integrity and consistency of weights files (issue 15)
+
+NET = "steps.1"  # tensor keys of the pipeline's regressor, step 'contrastivepatchregressor'
+
+
+def tamper(path, edit_metadata=None, edit_payload=None, *, reseal=True):
+    """Edit a saved file's metadata (a dict) and/or payload; ``reseal`` recomputes the digest, as a deliberate edit would."""
+    payload = torch.load(path, weights_only=True)
+    if edit_metadata is not None:
+        metadata = json.loads(payload["metadata"])
+        edit_metadata(metadata)
+        payload["metadata"] = json.dumps(metadata)
+    if edit_payload is not None:
+        edit_payload(payload)
+    if reseal:
+        payload["digest"] = _digest(payload["metadata"], payload["tensors"], payload["format_version"])
+    torch.save(payload, path)
+
+
+def on_metadata(edit, reseal=True):
+    return lambda path: tamper(path, edit_metadata=edit, reseal=reseal)
+
+
+def on_payload(edit, reseal=True):
+    return lambda path: tamper(path, edit_payload=edit, reseal=reseal)
+
+
+def on_bytes(edit):
+    return lambda path: path.write_bytes(edit(path.read_bytes()))
+
+
+def net(metadata):
+    return metadata["steps"][1]
+
+
+def test_one_flipped_bit_in_a_stored_weight_is_refused(fitted, windows, tmp_path):
+    path = tmp_path / "m.pt"
+    save_weights(fitted, path)
+    key = f"{NET}.module.skip_weight"  # the ridge map: part of every prediction
+    stored = torch.load(path, weights_only=True)["tensors"][key]
+    offset = path.read_bytes().find(stored.numpy().tobytes())
+    assert offset > 0
+    data = bytearray(path.read_bytes())
+    data[offset + 3] ^= 0x40  # the top exponent bit of the first float32 (little-endian)
+    path.write_bytes(bytes(data))
+    damaged = torch.load(path, weights_only=True)["tensors"][key]  # torch reads it without complaint
+    assert damaged.flatten()[0] != stored.flatten()[0] and torch.equal(damaged.flatten()[1:], stored.flatten()[1:])
+    with pytest.raises(WeightsFileError, match=rf"^damaged weights file {re.escape(repr(str(path)))}: its contents "
+                                               "do not match the SHA-256 digest recorded by save_weights"):
+        load_weights(path)
+    # a whole tensor overwritten with NaN bit patterns (all-NaN predictions before the check) likewise
+    data[offset:offset + stored.numel() * 4] = b"\xff" * (stored.numel() * 4)
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsFileError, match="do not match the SHA-256 digest"):
+        load_weights(path)
+
+
+def test_edited_metadata_is_refused_by_the_digest(fitted, tmp_path):
+    path = tmp_path / "m.pt"
+    save_weights(fitted, path)
+    data = path.read_bytes()
+    # the regressor's spectrum_norm, edited in place: no shape changes, so only the digest can tell
+    at = data.rfind(b'"spectrum_norm": null')
+    path.write_bytes(data[:at] + b'"spectrum_norm": "l2"' + data[at + 21:])
+    assert json.loads(torch.load(path, weights_only=True)["metadata"])["steps"][1]["params"]["spectrum_norm"] == "l2"
+    with pytest.raises(WeightsFileError, match="its contents do not match the SHA-256 digest"):
+        load_weights(path)
+    save_weights(fitted, path)
+    rewrite(path, reseal=False, metadata={"torch_version": "0.0"})  # a valid file, re-saved without a new digest
+    with pytest.raises(WeightsFileError, match="its contents do not match the SHA-256 digest"):
+        load_weights(path)
+
+
+def test_a_resealed_file_whose_parameters_contradict_its_fitted_attributes_is_refused(fitted, windows, tmp_path):
+    """Edited consistently (digest recomputed): the head made a softmax, the target scale cut to one value."""
+    X, _ = windows
+    path = tmp_path / "m.pt"
+    save_weights(fitted, path)
+    tamper(path)  # resealing alone changes nothing
+    np.testing.assert_array_equal(load_weights(path).predict(X), fitted.predict(X))
+    tamper(path, lambda m: net(m)["params"].update(module__head="simplex"))
+    with pytest.raises(WeightsFileError, match=r"module__head='simplex' and standardize_targets='auto', which leave "
+                                               r"targets unscaled, but its fitted y_mean_="):
+        load_weights(path)
+    bare = tmp_path / "net.pt"
+    save_weights(fitted[-1], bare)
+    tamper(bare, edit_payload=lambda p: p["tensors"].update({"steps.0.fitted.y_scale_": torch.ones(1)}))
+    with pytest.raises(WeightsFileError, match=r"fitted attribute 'y_scale_' of the estimator has shape \(1,\); "
+                                               r"expected \(3,\), one value per target \(n_targets_=3\)"):
+        load_weights(bare)
+
+
+DAMAGES = [
+    pytest.param(on_bytes(lambda b: b[: len(b) // 2]), "cannot read weights file", id="truncated"),
+    pytest.param(on_bytes(lambda b: b""), "cannot read weights file", id="empty"),
+    pytest.param(on_bytes(lambda b: np.random.default_rng(0).bytes(len(b))), "cannot read weights file", id="random-bytes"),
+    pytest.param(lambda path: torch.save([1, 2], path), "not a weights file", id="a-list"),
+    pytest.param(on_metadata(lambda m: m.update(torch_version="0.0"), reseal=False), "SHA-256 digest", id="not-resealed"),
+    pytest.param(on_payload(lambda p: p.pop("digest"), reseal=False), "has no 'digest' entry", id="no-digest"),
+    pytest.param(on_payload(lambda p: p.pop("tensors"), reseal=False), "has no 'tensors' entry", id="no-tensors"),
+    pytest.param(on_payload(lambda p: p.update(comment="hi")), "unexpected entries 'comment'", id="extra-entry"),
+    pytest.param(on_payload(lambda p: p.update(format_version="2")), "'format_version' must be a positive int",
+                 id="format-version-a-str"),
+    pytest.param(on_payload(lambda p: p.update(metadata=5), reseal=False), "'metadata' entry must be a JSON str",
+                 id="metadata-an-int"),
+    pytest.param(on_payload(lambda p: p["tensors"].update(x="y"), reseal=False), "dict of str keys to dense tensors",
+                 id="tensor-a-str"),
+    pytest.param(on_payload(lambda p: p.update(metadata="{steps")), "metadata is not valid JSON", id="not-json"),
+    pytest.param(on_payload(lambda p: p.update(metadata="[]")), "metadata must be a JSON object", id="json-list"),
+    pytest.param(on_payload(lambda p: p["tensors"].update(extra=torch.zeros(2))),
+                 "tensors that nothing in its metadata refers to: 'extra'", id="stray-tensor"),
+    pytest.param(on_metadata(lambda m: m.pop("hyperspectral_cl_version")), "must record 'hyperspectral_cl_version'",
+                 id="no-version"),
+    pytest.param(on_metadata(lambda m: m.pop("steps")), "has no 'steps' entry", id="no-steps"),
+    pytest.param(on_metadata(lambda m: m.update(steps={})), "'steps' has type dict", id="steps-a-dict"),
+    pytest.param(on_metadata(lambda m: m.update(kind="ensemble")), "'kind' must be 'estimator' or 'pipeline'",
+                 id="unknown-kind"),
+    pytest.param(on_metadata(lambda m: m["steps"][0].update(name=net(m)["name"])), "distinct names", id="same-names"),
+    pytest.param(on_metadata(lambda m: m["steps"].reverse()), "is a regressor, but it is followed by",
+                 id="regressor-first"),
+    pytest.param(on_metadata(lambda m: net(m).pop("params")), "has no 'params' entry", id="no-params"),
+    pytest.param(on_metadata(lambda m: net(m).update(params=[])),
+                 "'params' of step 'contrastivepatchregressor' must be a dict", id="params-a-list"),
+    pytest.param(on_metadata(lambda m: net(m).update({"class": "torch.nn.modules.linear.Linear"})),
+                 "not a PatchExtractor, MeanSpectrum or ContrastivePatchRegressor class", id="class-not-a-step"),
+    pytest.param(on_metadata(lambda m: m["steps"][0]["params"].update(colour=1)),
+                 "the parameters of step 'patchextractor' do not build a PatchExtractor", id="unknown-parameter"),
+    pytest.param(on_metadata(lambda m: net(m)["params"].update(module__colour="red")),
+                 "the network of step 'contrastivepatchregressor' cannot be built", id="unknown-backbone-option"),
+    pytest.param(on_metadata(lambda m: net(m)["params"].update(module__n_planes=3)),
+                 "weight 'backbone.conv1.weight' of step 'contrastivepatchregressor' has shape (2, 1, 7, 3, 3)",
+                 id="backbone-option-changed"),
+    pytest.param(on_metadata(lambda m: net(m)["params"].update(alpha=-1.0)), "the parameters of step "
+                 "'contrastivepatchregressor' are invalid: alpha", id="invalid-parameter"),
+    pytest.param(on_metadata(lambda m: net(m)["params"].update(criterion={"__class__": 5})), "malformed class name",
+                 id="malformed-class"),
+    pytest.param(on_metadata(lambda m: net(m)["params"].update(criterion={"__lambda__": "x"})), "malformed value",
+                 id="unknown-encoding"),
+    pytest.param(on_metadata(lambda m: net(m)["fitted"].pop("y_mean_")), "lacks fitted attribute(s) 'y_mean_'",
+                 id="no-y_mean_"),
+    pytest.param(on_metadata(lambda m: net(m)["fitted"].update(
+        y_mean_={"__class__": "torch.nn.modules.linear.Linear"})), "fitted attributes hold data only", id="class-as-data"),
+    pytest.param(on_payload(lambda p: p["tensors"].pop(f"{NET}.fitted.y_mean_")),
+                 "refers to tensor 'steps.1.fitted.y_mean_', which the file does not hold", id="missing-tensor"),
+    pytest.param(on_payload(lambda p: p["tensors"].pop(f"{NET}.module.backbone.conv1.weight")),
+                 "weight 'backbone.conv1.weight' of step 'contrastivepatchregressor' (tensor", id="missing-weight"),
+    pytest.param(on_payload(lambda p: p["tensors"].update({f"{NET}.module.backbone.conv1.weight": torch.zeros(3)})),
+                 "has shape (3,); the network its parameters build", id="weight-shape"),
+    pytest.param(on_metadata(lambda m: net(m)["module_state"].pop()), "do not fit the network its parameters build",
+                 id="weight-unlisted"),
+    pytest.param(on_payload(lambda p: p["tensors"][f"{NET}.module.skip_weight"].fill_(float("nan"))),
+                 "weight 'skip_weight' of step 'contrastivepatchregressor' holds NaN", id="nan-weight"),
+    pytest.param(on_payload(lambda p: p["tensors"].update({f"{NET}.fitted.y_scale_": torch.ones(1)})),
+                 "'y_scale_' of step 'contrastivepatchregressor' has shape (1,); expected (3,)", id="y_scale_-broadcasts"),
+    pytest.param(on_payload(lambda p: p["tensors"][f"{NET}.fitted.y_scale_"].neg_()),
+                 "'y_scale_' of step 'contrastivepatchregressor' must be positive", id="y_scale_-negative"),
+    pytest.param(on_metadata(lambda m: net(m)["fitted"].update(y_ndim_=1)),
+                 "'y_ndim_' of step 'contrastivepatchregressor' is 1 (a 1-D target) but n_targets_ is 3", id="y_ndim_"),
+    pytest.param(on_metadata(lambda m: net(m)["fitted"].update(n_targets_=2)),
+                 "'y_mean_' of step 'contrastivepatchregressor' has shape (3,); expected (2,)", id="n_targets_"),
+    pytest.param(on_metadata(lambda m: net(m)["fitted"].update(radius_=-1.0)), "'radius_' of step", id="radius_"),
+    pytest.param(on_metadata(lambda m: net(m)["params"].update(module__head="simplex")), "module__head='simplex'",
+                 id="head-simplex"),
+    pytest.param(on_metadata(lambda m: net(m)["params"].update(ridge=None)), "has ridge=None", id="ridge-off"),
+    pytest.param(on_payload(lambda p: p["tensors"][f"{NET}.fitted.blend_"].fill_(0.5)), "network's blend weights",
+                 id="blend_"),
+    pytest.param(on_metadata(lambda m: (net(m)["params"].update(ridge=None), net(m)["fitted"].update(blend_=None))),
+                 "has ridge=None, which leaves ridge regression out, but its network holds a fitted ridge map",
+                 id="ridge-off-blend_-dropped"),
+    pytest.param(on_metadata(lambda m: net(m)["params"].update(standardize_inputs=False)),
+                 "has standardize_inputs=False, but its network holds fitted band statistics", id="standardize-off"),
+    pytest.param(on_metadata(lambda m: net(m)["fitted"].update(patch_size_=7)),
+                 "step 'patchextractor' makes patches of 16 bands and 5 x 5 pixels, but step "
+                 "'contrastivepatchregressor' was fitted on 16 bands and 7 x 7 pixels", id="patch-size"),
+    pytest.param(on_metadata(lambda m: m["steps"][0]["fitted"].update(window_shape_={"__tuple__": [3, 3]})),
+                 "'window_shape_' of step 'patchextractor' must be (height, width), both >= patch_size=5",
+                 id="window-smaller-than-patch"),
+]
+
+
+@pytest.mark.parametrize("damage, what", DAMAGES)
+def test_every_damaged_or_edited_file_raises_weights_file_error_naming_the_file(fitted, tmp_path, damage, what):
+    path = tmp_path / "model.pt"
+    save_weights(fitted, path)
+    damage(path)
+    with pytest.raises(WeightsFileError) as caught:
+        load_weights(path)
+    message = str(caught.value)
+    assert repr(str(path)) in message and what in message, message
+
+
+def test_random_bit_flips_are_refused_or_change_nothing(fitted, windows, tmp_path):
+    """A flipped bit anywhere: WeightsFileError, or (zip bookkeeping torch ignores) the very same model."""
+    X, _ = windows
+    path = tmp_path / "m.pt"
+    save_weights(fitted, path)
+    original, expected = path.read_bytes(), fitted.predict(X)
+    rng = np.random.default_rng(0)
+    for offset, bit in zip(rng.integers(len(original), size=40), rng.integers(8, size=40), strict=True):
+        data = bytearray(original)
+        data[offset] ^= 1 << int(bit)
+        path.write_bytes(bytes(data))
+        try:
+            loaded = load_weights(path)
+        except WeightsFileError:
+            continue
+        np.testing.assert_array_equal(loaded.predict(X), expected, err_msg=f"bit {bit} of byte {offset}")
+
+
+def test_a_file_of_format_version_1_loads_with_a_warning_and_the_same_checks(fitted, windows, tmp_path):
+    """Files written before the digest (format_version 1) still load; their contents are still checked."""
+    X, _ = windows
+    path = tmp_path / "old.pt"
+    save_weights(fitted, path)
+    payload = torch.load(path, weights_only=True)
+    del payload["digest"]
+    payload["format_version"] = 1
+    torch.save(payload, path)
+    with pytest.warns(UserWarning, match="has format_version 1, which records no digest"):
+        loaded = load_weights(path)
+    np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
+    payload["tensors"][f"{NET}.fitted.y_scale_"] = torch.ones(1)
+    torch.save(payload, path)
+    with pytest.raises(WeightsFileError, match="'y_scale_' of step 'contrastivepatchregressor' has shape"):
+        load_weights(path)
+    payload["digest"] = "sha256:0"
+    torch.save(payload, path)
+    with pytest.raises(WeightsFileError, match="unexpected entries 'digest'"):
+        load_weights(path)
+
+
+def test_a_missing_file_is_an_os_error_not_a_damaged_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_weights(tmp_path / "nowhere.pt")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", torch.device("cuda")])
+def test_loading_on_cuda_without_cuda_says_so_and_how_to_load_on_the_cpu(fitted, windows, tmp_path, device):
+    X, _ = windows
+    path = tmp_path / "m.pt"
+    save_weights(fitted, path)
+    with pytest.raises(ValueError, match=r"CUDA is not available on this machine \(torch.cuda.is_available\(\) is "
+                                         r"False\).*pass device='cpu'") as caught:
+        load_weights(path, device=device)
+    assert not isinstance(caught.value, WeightsFileError) and "map_location" not in str(caught.value)
+    np.testing.assert_array_equal(load_weights(path, device="cpu").predict(X), fitted.predict(X))
+
+
+def test_an_unknown_device_is_refused_by_name(fitted, tmp_path):
+    path = tmp_path / "m.pt"
+    save_weights(fitted, path)
+    with pytest.raises(ValueError, match="device must be None, 'cpu', 'cuda', 'cuda:<index>' or a torch.device, got 'gpu'"):
+        load_weights(path, device="gpu")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="simulates a machine without CUDA")
