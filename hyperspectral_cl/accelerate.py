@@ -60,6 +60,14 @@ class AcceleratedContrastivePatchRegressor(AccelerateMixin, ContrastivePatchRegr
     >>> net = AcceleratedContrastivePatchRegressor("li", accelerator=Accelerator(), device=None)  # doctest: +SKIP
     """
 
+    def _check_params(self):
+        super()._check_params()
+        if self.precision != "fp32":
+            raise ValueError(
+                f"precision={self.precision!r} is not used with an accelerator, which has its own mixed precision: "
+                "leave precision='fp32' and pass Accelerator(mixed_precision='bf16') (or 'fp16')"
+            )
+
     @property
     def _default_callbacks(self):
         # the recipe's clipping, done by the accelerator (see AcceleratorGradientNormClipping)

@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from skorch import NeuralNetRegressor
 from skorch.callbacks import EpochTimer, GradientNormClipping, PassthroughScoring, PrintLog
 from skorch.dataset import unpack_data
-from skorch.utils import to_tensor
+from skorch.utils import TeeGenerator, to_tensor
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
@@ -35,6 +35,10 @@ __all__ = [
     "TrainingDivergedError",
     "check_saved_version",
 ]
+
+#: Accepted ``precision`` values and the dtype autocast runs in (None: float32, no autocast).
+PRECISIONS = ("fp32", "bf16", "fp16")
+_AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 #: Fewest labeled windows with which ``early_stopping='auto'`` holds some out for validation (the held-out
 #: windows also choose the ridge blend, which is worth a few noisy windows even on small label sets).
@@ -230,6 +234,16 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         is trained on the contrastive term alone (no regression loss), then on
         the full loss for the remaining epochs (``max_epochs`` counts both).
         Early stopping starts watching after the warm-up.
+    precision : {'fp32', 'bf16', 'fp16'}, default='fp32'
+        Arithmetic of the network's convolutions and matrix products:
+        ``'bf16'`` and ``'fp16'`` run them under ``torch.autocast`` (training
+        and prediction alike), ``'fp16'`` with a gradient scaler. The losses,
+        the ridge map, the blend and the input normalisation stay in float32,
+        and predictions are float32. ``'bf16'`` pays on CPUs with native
+        bfloat16 (AVX512-BF16 or AMX: Intel Cooper Lake, Sapphire Rapids and
+        later, AMD Zen 4 and later) and on NVIDIA GPUs from Ampere on;
+        ``'fp16'`` on CUDA GPUs. Measured speed and accuracy:
+        ``benchmarks/precision.py`` (README, "Speed").
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling, augmentations and the
         validation hold-out. With an int, CPU training is reproducible; torch's
@@ -301,6 +315,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
     blend_ : ndarray of shape (n_targets,) or None
         The backbone's weight ``w`` in the prediction with ``ridge='blend'``
         (0: ridge alone, 1: the backbone alone); None otherwise.
+    grad_scaler_ : torch.amp.GradScaler or None
+        The loss scaler of ``precision='fp16'``; None otherwise.
     history_ : skorch.History
         Per-epoch ``train_loss``, ``valid_loss`` (the regression loss on the
         held-out windows, deterministic for a given network), ``lr`` and, when
@@ -369,6 +385,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         semi_supervised=False,
         unlabeled_batch_size=None,
         pretrain_epochs=0,
+        precision="fp32",
         random_state=None,
         criterion=torch.nn.MSELoss,
         optimizer=torch.optim.AdamW,
@@ -400,6 +417,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self.semi_supervised = semi_supervised
         self.unlabeled_batch_size = unlabeled_batch_size
         self.pretrain_epochs = pretrain_epochs
+        self.precision = precision
         self.random_state = random_state
         kwargs.setdefault("iterator_train__shuffle", True)
         super().__init__(
@@ -476,6 +494,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                 f"pretrain_epochs={self.pretrain_epochs} leaves no epoch of the joint phase within "
                 f"max_epochs={self.max_epochs}: the regression head would never be trained; raise max_epochs"
             )
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {self.precision!r}")
         check_scalar(self.lr, "lr", min_val=0.0, include_min=False)
         check_scalar(self.max_epochs, "max_epochs", kind=Integral, min_val=0)
         check_scalar(self.batch_size, "batch_size", kind=Integral)
@@ -898,7 +918,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             labeled = np.flatnonzero(~np.isnan(y).any(axis=1)) if rows is None else rows[~np.isnan(y[rows]).any(axis=1)]
             was_training = network.training
             network.eval()
-            with torch.no_grad():
+            with torch.no_grad(), self.autocast():
                 preds = []
                 for x in self._batches(X, labeled):
                     out = network.backbone(network.normalize(x))
@@ -963,7 +983,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             # judged against a ridge that, like the backbone, has not seen the held-out windows (an earlier
             # call of partial_fit may have refitted it on every window)
             network.fit_ridge(self._batches(X, train), y[train], None if weights is None else weights[train])
-            network.fit_blend(self._batches(X, valid), y[valid], None if weights is None else weights[valid])
+            with self.autocast():  # judged as predict will run it
+                network.fit_blend(self._batches(X, valid), y[valid], None if weights is None else weights[valid])
         if valid is not None and len(valid):
             network.fit_ridge(self._batches(X), y, weights)
         self.blend_ = network.blend.detach().cpu().numpy().copy()
@@ -1154,6 +1175,74 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         if self.history_ is not None and len(self.history_) and self.history_[-1]["batches"]:
             self.history_.record_batch(key, float(value))
 
+    def autocast(self):
+        """The ``torch.autocast`` context of ``precision`` on the network's device (a no-op for ``'fp32'``).
+
+        Returns
+        -------
+        context manager
+        """
+        dtype = _AUTOCAST_DTYPES[self.precision]
+        device_type = next(self._network().buffers()).device.type
+        return torch.autocast(device_type, dtype=dtype) if dtype is not None else nullcontext()
+
+    @staticmethod
+    def _as_float32(out):
+        """Network outputs as float32 (autocast leaves them in its reduced dtype)."""
+        if isinstance(out, (tuple, list)):
+            return type(out)(o.float() for o in out)
+        return out.float()
+
+    def infer(self, x, **fit_params):
+        """skorch's inference step (validation, predict, embed), under :meth:`autocast`; float32 outputs."""
+        with self.autocast():
+            out = super().infer(x, **fit_params)
+        return self._as_float32(out)
+
+    def initialize_optimizer(self, *args, **kwargs):
+        """skorch's optimizer, and the gradient scaler ``grad_scaler_`` of ``precision='fp16'`` (else None).
+
+        Returns
+        -------
+        self
+        """
+        super().initialize_optimizer(*args, **kwargs)
+        self.grad_scaler_ = None
+        if self.precision == "fp16":
+            self.grad_scaler_ = torch.amp.GradScaler(next(self._network().buffers()).device.type)
+        return self
+
+    def train_step(self, batch, **fit_params):
+        """One optimisation step; with ``precision='fp16'``, through the gradient scaler.
+
+        float16 gradients underflow without loss scaling: the scaled loss is
+        back-propagated, the gradients are unscaled before the callbacks see
+        them (gradient clipping acts on the true gradients), and the scaler
+        skips a step whose gradients overflowed. Other precisions use skorch's
+        step unchanged.
+
+        Returns
+        -------
+        step : dict
+        """
+        scaler = getattr(self, "grad_scaler_", None)
+        if scaler is None:
+            return super().train_step(batch, **fit_params)
+        accumulator = self.get_train_step_accumulator()
+        self.optimizer_.zero_grad(set_to_none=True)
+        step = self.train_step_single(batch, **fit_params)
+        accumulator.store_step(step)
+        scaler.unscale_(self.optimizer_)
+        self.notify("on_grad_computed", named_parameters=TeeGenerator(self.get_all_learnable_params()), batch=batch,
+                    training=True)
+        scaler.step(self.optimizer_)
+        scaler.update()
+        return accumulator.get_step()
+
+    def _backward(self, loss):
+        scaler = getattr(self, "grad_scaler_", None)
+        (loss if scaler is None else scaler.scale(loss)).backward()
+
     def get_training_loss(self, X, y):
         """The training loss of one batch: regression loss plus ``alpha`` x contrastive loss of both views.
 
@@ -1180,7 +1269,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             component.train()
         x = to_tensor(X, device=self.device)
         y = to_tensor(y, device=self.device)
-        y_pred = self.module_(x)
+        with self.autocast():
+            y_pred = self._as_float32(self.module_(x))
         mse = self.get_loss(y_pred, y, X=x, training=True)
         pretraining = self._pretraining()
         loss = mse
@@ -1191,8 +1281,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                     "needs forward(x) to return (prediction, features). Return both, or set alpha=0."
                 )
             x_aug = self.augment_(x)
-            with frozen_batchnorm_stats(self.module_):
-                _, features_aug = self.module_(x_aug)
+            with frozen_batchnorm_stats(self.module_), self.autocast():
+                features_aug = self.module_(x_aug)[1].float()
             targets = self.split_weights(y[:, None] if y.ndim == 1 else y)[0]
             con = self.contrastive_(torch.cat([y_pred[1], features_aug]), torch.cat([targets, targets]))
             loss = con if pretraining else mse + self.alpha * con
@@ -1247,7 +1337,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         """
         Xi, yi = self.with_unlabeled_draw(*unpack_data(batch))
         loss, y_pred = self.get_training_loss(Xi, yi)
-        loss.backward()
+        self._backward(loss)
         return {"loss": loss, "y_pred": y_pred}
 
     train_step_single.contrastive_step = True

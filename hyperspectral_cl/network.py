@@ -131,8 +131,13 @@ class PatchNetwork(nn.Module):
         return x
 
     def skip(self, z):
-        """The ridge map of the mean spectrum of normalised patches ``z``: ``(N, n_targets)``."""
-        return z.mean(dim=(1, 3, 4)) @ self.skip_weight + self.skip_bias
+        """The ridge map of the mean spectrum of normalised patches ``z``: ``(N, n_targets)``, in float32.
+
+        Outside autocast: a closed-form linear model in bfloat16 would lose the
+        digits that make it the baseline to beat.
+        """
+        with torch.autocast(z.device.type, enabled=False):
+            return z.float().mean(dim=(1, 3, 4)) @ self.skip_weight + self.skip_bias
 
     def forward(self, x, **fit_params):
         """``(N, 1, B, S, S)`` patches -> ``(prediction (N, n_targets), embedding (N, d))``.
@@ -147,6 +152,7 @@ class PatchNetwork(nn.Module):
         out = self.backbone(z)
         # a backbone may return its prediction alone (no embedding: then no contrastive term)
         pred, embedding = out if isinstance(out, (tuple, list)) else (out, None)
+        pred = pred.float()  # under autocast the backbone's output is in its reduced dtype
         if self.ridge == "residual":
             pred = pred + self.skip(z)
         elif self.ridge == "blend" and bool((self.blend != 1).any()):

@@ -64,3 +64,9 @@ def test_mixing_accelerate_in_directly_is_refused_instead_of_dropping_the_contra
     # without the contrastive term there is nothing to drop
     NaivelyAccelerated("li", accelerator=accelerate.Accelerator(cpu=True),
                        **tiny_net_params(alpha=0.0, batch_size=16)).fit(P, y)
+
+
+def test_precision_is_left_to_the_accelerator(patches):
+    X, y = patches
+    with pytest.raises(ValueError, match="precision='bf16' is not used with an accelerator"):
+        accelerated(precision="bf16").fit(X, y)

@@ -919,3 +919,40 @@ def test_targets_at_the_float32_limit_train_and_predict_finite(windows, y_of):
     y = y_of(np.random.default_rng(0), len(X))
     pred = make_model(alpha=0.0).fit(X, y).predict(X)
     assert np.isfinite(pred).all() and np.abs(pred).max() <= 3.4e38
+
+
+# --------------------------------------------------------------- reduced precision
+def test_reduced_precision_trains_and_predicts_float32(patches):
+    X, y = patches
+    params = tiny_net_params(max_epochs=3, early_stopping=False)
+    full = ContrastivePatchRegressor("li", **params).fit(X, y)
+    for precision in ("bf16", "fp16"):
+        net = ContrastivePatchRegressor("li", precision=precision, **params).fit(X, y)
+        pred = net.predict(X)
+        assert pred.dtype == np.float32 and np.isfinite(pred).all()
+        assert net.embed(X).dtype == np.float32
+        np.testing.assert_allclose(pred, full.predict(X), atol=0.05)  # the same model, to reduced precision
+        assert (net.grad_scaler_ is not None) == (precision == "fp16")
+    assert full.grad_scaler_ is None
+
+
+def test_reduced_precision_keeps_the_ridge_map_in_float32(patches):
+    X, y = patches
+    ridge = ContrastivePatchRegressor("li", max_epochs=0, early_stopping=False, module__n_planes=2).fit(X, y)
+    bf16 = ContrastivePatchRegressor("li", max_epochs=0, early_stopping=False, module__n_planes=2,
+                                     precision="bf16").fit(X, y)
+    np.testing.assert_allclose(bf16.predict(X), ridge.predict(X), rtol=1e-6, atol=1e-7)  # ridge alone: no bf16
+
+
+def test_fp32_is_the_default_and_unchanged_by_the_option(patches):
+    X, y = patches
+    a = ContrastivePatchRegressor("li", **tiny_net_params()).fit(X, y)
+    b = ContrastivePatchRegressor("li", precision="fp32", **tiny_net_params()).fit(X, y)
+    assert a.precision == "fp32"
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+
+
+def test_unknown_precision_is_refused(patches):
+    X, y = patches
+    with pytest.raises(ValueError, match="precision must be one of 'fp32', 'bf16', 'fp16', got 'half'"):
+        ContrastivePatchRegressor("li", precision="half").fit(X, y)

@@ -589,3 +589,14 @@ def test_a_model_trained_on_cuda_predicts_on_a_cpu_only_machine(windows, tmp_pat
     from_pickle, from_weights = np.load(tmp_path / "pred.npy")
     np.testing.assert_allclose(from_pickle, on_gpu, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(from_weights, from_pickle)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_weights_file_keeps_the_precision(windows, tmp_path, precision):
+    X, y = windows
+    model = make_pipeline(PatchExtractor(5), ContrastivePatchRegressor(
+        "li", precision=precision, **tiny_net_params(max_epochs=1))).fit(X, y)
+    save_weights(model, tmp_path / "m.pt")
+    loaded = load_weights(tmp_path / "m.pt")
+    assert loaded[-1].precision == precision
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
