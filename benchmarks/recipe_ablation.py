@@ -45,6 +45,7 @@ def settings(backbone):
         # at 5 x 5 the last maps of li and hamida are 1 x 1: pooling changes nothing there (see --window 10)
         "flattened maps (module__pooling=None)": {"module__pooling": None} if backbone in ("li", "hamida", "atik")
         else None,
+        "precision='bf16' (autocast)": {"precision": "bf16"},
         "paper recipe (SGD, lr 3e-3, batch 64, 30 epochs, flattened, no ridge)":
             {**paper_recipe(backbone, lr=3e-3), "batch_size": 64, "max_epochs": 30},
     }

@@ -242,8 +242,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         and predictions are float32. ``'bf16'`` pays on CPUs with native
         bfloat16 (AVX512-BF16 or AMX: Intel Cooper Lake, Sapphire Rapids and
         later, AMD Zen 4 and later) and on NVIDIA GPUs from Ampere on;
-        ``'fp16'`` on CUDA GPUs. Measured speed and accuracy:
-        ``benchmarks/precision.py`` (README, "Speed").
+        ``'fp16'`` on CUDA GPUs. Measured speed: ``benchmarks/training_step.py``;
+        accuracy: ``benchmarks/recipe_ablation.py`` (README, "Speed").
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling, augmentations and the
         validation hold-out. With an int, CPU training is reproducible; torch's

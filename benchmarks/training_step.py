@@ -1,0 +1,140 @@
+"""What one training step and one epoch cost, per backbone: baseline and contrastive, float32 and bfloat16.
+
+    python benchmarks/training_step.py                    # B = 224 and 156, 10 x 10 patches, batch 256 (CPU)
+    python benchmarks/training_step.py --quick            # B = 56, 5 x 5 patches, batch 64: a smoke run
+    python benchmarks/training_step.py --device cuda --out benchmarks/results/training_step_cuda
+
+Each step is the estimator's own (``ContrastivePatchRegressor.train_step``: forward, loss, backward,
+clipping, AdamW update) on a network fitted to the data's shape, with the package's defaults
+(pooled map features where the backbone has them, ``augment='spatial'``): *baseline* is ``alpha=0``
+(one forward pass), *contrastive* is ``alpha=1`` (an augmented view through the same network and the
+SupCon term on both views). The four variants of a backbone and band count are timed in alternation
+in one process (median of at least ``--reps`` calls and 2 s each, after a warm-up), so load on the
+machine affects them alike. The ratio contrastive / baseline is the cost of the contrastive term;
+bf16 / fp32 the gain of ``precision='bf16'``. Seconds per epoch = seconds per step x steps for
+``--epoch-windows`` windows (2,000 by default, the paper's training set).
+
+Writes benchmarks/results/training_step.md (and .json).
+"""
+
+import argparse
+import datetime
+import json
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hyperspectral_cl import ContrastivePatchRegressor
+from hyperspectral_cl._environment import cpu_name, versions
+from hyperspectral_cl.backbones import list_backbones
+
+RESULTS = Path(__file__).resolve().parent / "results"
+VARIANTS = [("baseline", "fp32"), ("baseline", "bf16"), ("contrastive", "fp32"), ("contrastive", "bf16")]
+
+
+def fitted_net(backbone, X, y, kind, precision, device):
+    """A regressor whose network, optimiser and callbacks are built for ``X`` (no epoch trained)."""
+    net = ContrastivePatchRegressor(backbone, alpha=1.0 if kind == "contrastive" else 0.0, precision=precision,
+                                    max_epochs=0, early_stopping=False, random_state=0, device=device,
+                                    batch_size=len(X))
+    net.fit(X, y)
+    net.notify("on_train_begin", X=X, y=y)  # the schedule's callbacks expect a training call
+    net.history.new_epoch()
+    net.history.record("epoch", 1)
+    net.history.new_batch()
+    return net
+
+
+def median_times(steps, reps, min_seconds=2.0):
+    """Median seconds per call of each callable, called in alternation after one warm-up call each."""
+    for fn in steps.values():
+        fn()
+    times = {k: [] for k in steps}
+    start = time.perf_counter()
+    while min(len(t) for t in times.values()) < reps or time.perf_counter() - start < min_seconds * len(steps):
+        for k, fn in steps.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def measure(backbone, bands, patch, batch, reps, device):
+    gen = torch.Generator().manual_seed(0)
+    X = torch.rand(batch, 1, bands, patch, patch, generator=gen).numpy()
+    y = torch.rand(batch, 3, generator=gen).numpy()
+    steps = {}
+    for kind, precision in VARIANTS:
+        net = fitted_net(backbone, X, y, kind, precision, device)
+        batch_ = (torch.as_tensor(X, device=device), torch.as_tensor((y - net.y_mean_) / net.y_scale_, device=device))
+        steps[(kind, precision)] = (lambda n=net, b=batch_: (n.train_step(b), _sync(device)))
+    return median_times(steps, reps)
+
+
+def _sync(device):
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def report(rows, args, out):
+    per_epoch = math.ceil(args.epoch_windows / args.batch)
+    lines = [
+        "## Training step cost: baseline and contrastive, float32 and bfloat16", "",
+        f"{datetime.date.today().isoformat()}; {args.device} ({cpu_name() if args.device == 'cpu' else torch.cuda.get_device_name()}, "
+        f"{torch.get_num_threads()} threads); {versions()}. Batch {args.batch}, {args.patch} x {args.patch} patches; the "
+        "estimator's own training step with its defaults (pooled features, `augment='spatial'`); median seconds per "
+        f"step, variants alternated in one process. Epoch = {per_epoch} steps ({args.epoch_windows} windows).", "",
+        "| B | backbone | baseline s/step fp32 → bf16 | contrastive s/step fp32 → bf16 | contrastive / baseline (fp32) "
+        "| contrastive / baseline (bf16) | bf16 speed-up (baseline, contrastive) | s/epoch fp32: baseline, contrastive "
+        "| s/epoch bf16: baseline, contrastive |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        t = r["seconds"]
+        b32, b16, c32, c16 = (t[f"{k}/{p}"] for k, p in VARIANTS)
+        lines.append(
+            f"| {r['bands']} | {r['backbone']} | {b32:.3f} → {b16:.3f} | {c32:.3f} → {c16:.3f} | {c32 / b32:.2f} "
+            f"| {c16 / b16:.2f} | x{b32 / b16:.2f}, x{c32 / c16:.2f} | {b32 * per_epoch:.1f}, {c32 * per_epoch:.1f} "
+            f"| {b16 * per_epoch:.1f}, {c16 * per_epoch:.1f} |")
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    print("\n".join(lines))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bands", type=int, nargs="+", default=[224, 156])
+    parser.add_argument("--patch", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--epoch-windows", type=int, default=2000)
+    parser.add_argument("--backbones", nargs="+", default=list_backbones())
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default=str(RESULTS / "training_step"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.bands, args.patch, args.batch, args.reps = [56], 5, 64, 1
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    rows = []
+    for bands in args.bands:
+        for backbone in args.backbones:
+            seconds = measure(backbone, bands, args.patch, args.batch, args.reps, args.device)
+            rows.append({"bands": bands, "backbone": backbone, "seconds": {f"{k}/{p}": v for (k, p), v in seconds.items()}})
+            print(bands, backbone, {f"{k}/{p}": round(v, 4) for (k, p), v in seconds.items()}, flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report(rows, args, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
