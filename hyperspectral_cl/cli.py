@@ -11,6 +11,17 @@ __all__ = ["main"]
 SPECTRUM_NORM_CHOICES = {"none" if norm is None else norm: norm for norm in SPECTRUM_NORMS}
 
 
+def _count(text, allow_all=False):
+    """argparse type: a positive integer (or -1, 'one per core', when ``allow_all``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value >= 1 or (allow_all and value == -1):
+        return value
+    raise argparse.ArgumentTypeError(f"expected a positive integer{' or -1' if allow_all else ''}, got {text!r}")
+
+
 def _demo(args):
     import torch
 
@@ -28,14 +39,17 @@ def _reproduce(args):
 
     from .reproduce import default_cache_dir, run_reproduction, write_report
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    jobs = args.jobs if args.jobs is not None else (1 if args.device != "cpu" else -1)
+    threads = args.threads if args.threads is not None else 1
+    if jobs == 1:  # tasks run in this process: the threads apply here (with workers, in each worker)
+        torch.set_num_threads(threads)
     cache = None if args.no_cache else (args.cache_dir or default_cache_dir() / f"{args.dataset}-{args.preset}")
     try:
         results = run_reproduction(
             args.dataset, args.preset, seeds=args.seeds, backbones=args.backbones, device=args.device,
             spectrum_norm=SPECTRUM_NORM_CHOICES[args.spectrum_norm], cache_dir=cache,
             data_dir=args.data_dir, samson=args.samson, usgs=args.usgs, progress=not args.quiet,
+            n_jobs=jobs, threads=threads,
         )
     except FileNotFoundError as exc:
         print(f"hyperspectral-cl reproduce: {exc}", file=sys.stderr)
@@ -95,7 +109,12 @@ def build_parser():
     rep.add_argument("--cache-dir", default=None, help="where finished runs are kept (default: the user cache)")
     rep.add_argument("--no-cache", action="store_true", help="keep nothing on disk between calls")
     rep.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
-    rep.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    rep.add_argument("--jobs", type=lambda t: _count(t, allow_all=True), default=None,
+                     help="worker processes running tasks side by side (default: one per CPU core on the CPU, "
+                          "1 with --device cuda; -1: one per core)")
+    rep.add_argument("--threads", type=_count, default=None,
+                     help="torch threads per worker (default 1: one single-threaded process per core is faster "
+                          "than threads for these small networks, and does not spin when the machine is busy)")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     rep.set_defaults(func=_reproduce)
     return parser

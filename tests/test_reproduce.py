@@ -431,7 +431,7 @@ def test_cli_interrupted_exits_130_without_a_report(tmp_path, monkeypatch, capsy
     fit, calls = _stop_at(1, KeyboardInterrupt)
     monkeypatch.setattr(runner, "_fit", fit)
     out, cache = tmp_path / "out", tmp_path / "cache"
-    argv = ["reproduce", "--backbones", "luo", "--seeds", "1", "--out", str(out), "--cache-dir", str(cache),
+    argv = ["reproduce", "--backbones", "luo", "--seeds", "1", "--jobs", "1", "--out", str(out), "--cache-dir", str(cache),
             "--quiet", "--data-dir", str(tmp_path)]
     assert main(argv) == 130
     assert "interrupted, no report written" in capsys.readouterr().err
@@ -460,3 +460,27 @@ def test_cli_spectrum_norm_choices_are_what_the_estimators_accept(tmp_path, caps
         with pytest.raises(SystemExit) as exit_:
             main(["reproduce", "--spectrum-norm", rejected, "--no-cache", "--out", str(tmp_path)])
         assert exit_.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_worker_processes_give_the_same_results_and_cache(tmp_path):
+    grid = dict(TINY, variants=["baseline", "spectral+spatial"], splits=["spatial"])
+    serial = run_reproduction("synthetic", "quick", cache_dir=tmp_path / "serial", **grid)
+    parallel = run_reproduction("synthetic", "quick", cache_dir=tmp_path / "parallel", n_jobs=2, **grid)
+    assert len(serial["runs"]) == len(parallel["runs"]) and len(parallel["searches"]) == 1
+    for a, b in zip(serial["runs"], parallel["runs"], strict=True):  # same rows, in the same order
+        assert (a["model"], a["variant"], a["seed"]) == (b["model"], b["variant"], b["seed"])
+        np.testing.assert_allclose(a["r2"], b["r2"], atol=1e-4)  # one thread per worker: summation order only
+    assert sorted(p.name for p in (tmp_path / "serial").iterdir()) == \
+        sorted(p.name for p in (tmp_path / "parallel").iterdir())
+
+
+def test_bad_n_jobs_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="n_jobs must be None, -1 or a positive integer, got 0"):
+        run_reproduction("synthetic", "quick", cache_dir=tmp_path, n_jobs=0, **CLASSICAL_ONLY)
+
+
+@pytest.mark.parametrize("argv", [["--jobs", "0"], ["--jobs", "-2"], ["--threads", "0"], ["--jobs", "two"]])
+def test_cli_refuses_bad_job_and_thread_counts(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["reproduce", *argv])
+    assert info.value.code == 2 and "expected a positive integer" in capsys.readouterr().err

@@ -198,6 +198,31 @@ def _fit(model, X, y, **fit_params):
     return model.fit(X, y, **fit_params)
 
 
+def _call(index, compute, threads):
+    """Run one task in a worker process: ``(index, result)``, with ``threads`` torch threads."""
+    if threads:
+        torch.set_num_threads(threads)
+    return index, compute()
+
+
+def _computed(computes, n_jobs, threads):
+    """Yield ``(index, result)`` for each callable as it finishes: in this process, or in ``n_jobs`` workers.
+
+    Workers are processes (joblib's loky backend), each single-threaded unless
+    ``threads`` says otherwise: small convolutions gain little from a second
+    thread, and threads that wait for a busy core spin and burn CPU time, so
+    one process per core is both faster and steadier under load.
+    """
+    if n_jobs == 1 or len(computes) <= 1:
+        for index, compute in enumerate(computes):
+            yield index, compute()
+        return
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    yield from parallel(delayed(_call)(i, compute, threads or 1) for i, compute in enumerate(computes))
+
+
 def _scores(y_true, y_pred):
     return float(r2_score(y_true, y_pred)), float(mean_absolute_error(y_true, y_pred))
 
@@ -299,6 +324,8 @@ def run_reproduction(
     usgs=None,
     device="cpu",
     progress=True,
+    n_jobs=None,
+    threads=None,
     **preset_overrides,
 ):
     """Train and evaluate every backbone x variant and the classical baselines on the same splits.
@@ -342,6 +369,14 @@ def run_reproduction(
         Torch device of the networks.
     progress : bool, default=True
         Show a progress bar over the whole grid (on stderr).
+    n_jobs : int or None, default=None
+        Worker processes for the tasks of a phase (the searches of a split,
+        then its runs); None or 1: this process, one task after the other;
+        -1: one per CPU core. Results do not depend on it (each task seeds its
+        own fits), up to floating-point summation order.
+    threads : int or None, default=None
+        Torch threads of each worker process (None: 1). Without workers, the
+        caller's setting (``torch.set_num_threads``) applies.
     **preset_overrides
         Preset fields to change (``epochs=2``, ``n_train=64``, ...).
 
@@ -371,6 +406,9 @@ def run_reproduction(
     unknown = [s for s in splits if s not in SPLITS]
     if unknown:
         raise ValueError(f"unknown splits {unknown}; known: {list(SPLITS)}")
+    n_jobs = 1 if n_jobs is None else (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be None, -1 or a positive integer, got {n_jobs!r}")
     scene, description = load_dataset(dataset, preset, data_dir=data_dir, samson=samson, usgs=usgs)
     if cache_dir == "default":
         cache_dir = default_cache_dir() / f"{dataset}-{preset.name}"
@@ -389,18 +427,24 @@ def run_reproduction(
     bar = tqdm(total=n_tasks, desc=f"reproduce {dataset} ({preset.name})", disable=not progress, unit="task")
     runs, searches = [], []
 
-    def task(kind, spec, compute):
-        result = cache.get(kind, spec)
-        if result is None:
-            # an exception (KeyboardInterrupt included) leaves the task uncached; so does a Ctrl-C that a fit
-            # swallowed, since the model it returns is half-trained
-            with _interrupt_guard() as interrupted:
-                result = compute()
-            if interrupted():
-                raise KeyboardInterrupt(f"{kind} task interrupted: its result is not cached")
-            cache.put(kind, spec, result)
-        bar.update()
-        return result
+    def phase(tasks):
+        """Results of ``tasks`` (``(kind, spec, compute)``), in order: cached ones read, the others computed.
+
+        A result is cached as soon as its task finishes; an exception (KeyboardInterrupt included) leaves the
+        unfinished tasks uncached, and so does a Ctrl-C that a fit swallowed, since its model is half-trained.
+        """
+        results = [cache.get(kind, spec) for kind, spec, _ in tasks]
+        bar.update(sum(r is not None for r in results))
+        missing = [i for i, r in enumerate(results) if r is None]
+        with _interrupt_guard() as interrupted:
+            for j, result in _computed([tasks[i][2] for i in missing], n_jobs, threads):
+                kind, spec, _ = tasks[missing[j]]
+                if interrupted():
+                    raise KeyboardInterrupt(f"{kind} task interrupted: its result is not cached")
+                cache.put(kind, spec, result)
+                results[missing[j]] = result
+                bar.update()
+        return results
 
     try:
         for split in splits:
@@ -408,12 +452,14 @@ def run_reproduction(
             data = {"X": X, "y": y, "coords": coords, "test": test, "wavelengths": scene.wavelengths}
             common = {"preset": preset, "split": split, "device": device, "spectrum_norm": spectrum_norm, "env": env}
             train0 = training_windows(pool, preset, 0)
+            searched = list(backbones) if contrastive else []
+            found = phase([("search", dict(base_spec, split=split, backbone=backbone, task="search"),
+                            partial(_search, backbone, data, train0, **common)) for backbone in searched])
             tuned = {}
-            for backbone in backbones if contrastive else ():
-                spec = dict(base_spec, split=split, backbone=backbone, task="search")
-                result = task("search", spec, partial(_search, backbone, data, train0, **common))
+            for backbone, result in zip(searched, found, strict=True):
                 tuned[backbone] = result["best"]
                 searches.append({"split": split, "backbone": backbone, **result})
+            tasks, rows = [], []
             for seed in range(preset.seeds):
                 train = training_windows(pool, preset, seed)
                 for backbone in backbones:
@@ -422,18 +468,18 @@ def run_reproduction(
                         spec = dict(base_spec if VARIANTS[variant] else plain_spec, split=split, seed=seed,
                                     backbone=backbone, variant=variant,
                                     params=params, task="deep")
-                        result = task("deep", spec, partial(_fit_deep, backbone, variant, params, seed, data, train,
-                                                            **common))
-                        runs.append({"split": split, "seed": seed, "model": backbone, "variant": variant,
-                                     "kind": "deep", "params": params, "n_train": len(train),
-                                     "n_test": len(test), **result})
+                        tasks.append(("deep", spec, partial(_fit_deep, backbone, variant, params, seed, data, train,
+                                                            **common)))
+                        rows.append({"split": split, "seed": seed, "model": backbone, "variant": variant,
+                                     "kind": "deep", "params": params, "n_train": len(train), "n_test": len(test)})
                 for name in classical:
                     spec = dict(plain_spec, split=split, seed=seed, model=name, task="classical")
-                    result = task("classical", spec, partial(_fit_classical, name, data, train, **common))
-                    if "skipped" not in result:
-                        runs.append({"split": split, "seed": seed, "model": name, "variant": "classical",
-                                     "kind": "classical", "n_train": len(train),
-                                     "n_test": len(test), **result})
+                    tasks.append(("classical", spec, partial(_fit_classical, name, data, train, **common)))
+                    rows.append({"split": split, "seed": seed, "model": name, "variant": "classical",
+                                 "kind": "classical", "n_train": len(train), "n_test": len(test)})
+            for row, result in zip(rows, phase(tasks), strict=True):
+                if "skipped" not in result:
+                    runs.append({**row, **result})
     finally:  # on an error or Ctrl-C too: the message then starts on a fresh line
         bar.close()
     return {"dataset": description, "preset": preset.as_dict(), "spectrum_norm": spectrum_norm, "runs": runs,
