@@ -17,7 +17,8 @@ def as_float_array(X, name, *, ndim, dtype=np.float32, allow_nan=False):
     Parameters
     ----------
     X : array-like or torch.Tensor
-        The input.
+        The input. The masked entries of a numpy masked array are read as NaN
+        (no-data), never as the values stored under the mask.
     name : str
         Name used in error messages (``'X'``, ``'y'``...).
     ndim : int or tuple of int
@@ -48,6 +49,8 @@ def as_float_array(X, name, *, ndim, dtype=np.float32, allow_nan=False):
         )
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
+    elif isinstance(X, np.ma.MaskedArray):
+        X = masked_as_nan(X)
     elif hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
         X = X.to_numpy()
     try:
@@ -81,6 +84,23 @@ def as_float_array(X, name, *, ndim, dtype=np.float32, allow_nan=False):
             )
         raise ValueError(f"{name} contains NaN or infinity")
     return arr
+
+
+def masked_as_nan(X):
+    """A plain array with NaN where the masked array ``X`` is masked (its data otherwise).
+
+    The mask marks no-data: the values stored under it (often a fill value
+    such as -9999) are never read. Without a masked entry this is ``X``'s data
+    (a view); otherwise a new float array (``X``'s float dtype, at least
+    float32 for integers), so the caller's array is never modified.
+    """
+    mask = np.ma.getmaskarray(X)
+    data = np.ma.getdata(X)
+    if not mask.any():
+        return data
+    if not (np.issubdtype(data.dtype, np.number) or np.issubdtype(data.dtype, np.bool_)) or np.iscomplexobj(data):
+        return data  # not real numbers: the caller's dtype check reports it
+    return np.where(mask, np.nan, data.astype(np.result_type(data.dtype, np.float32), copy=False))
 
 
 def check_targets(y, n_samples, unlabeled_rows=False):

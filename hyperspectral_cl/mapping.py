@@ -15,7 +15,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ._validation import check_scalar
-from .patches import BORDERS, reflect_index
+from .patches import BORDERS, NODATA_MARKERS, _nodata_flags, check_nodata, reflect_index, windows_touching
 
 __all__ = ["predict_map"]
 
@@ -52,13 +52,20 @@ def _index(start, stop, n, border):
 
 
 def predict_map(estimator, scene_or_cube, window_size=None, *, batch_size=4096, border="reflect",
-                input_layout="windows"):
+                input_layout="windows", nodata=None):
     """Predict a target map for a whole scene, one window per pixel, in bounded memory.
 
     The window of pixel ``(i, j)`` has its top-left corner at
     ``(i - size // 2, j - size // 2)``: the pixel is its centre (at offset
     ``size // 2``, the pixel ``label='center'`` labels), and the prediction
     for that window is written at ``(i, j)``.
+
+    No-data: a pixel is no-data when any of its bands is NaN, is masked (a
+    numpy masked array's mask; the values under it are never read) or equals
+    ``nodata``. A window touching a no-data pixel is not predicted: the map
+    is NaN there, for every target (so at every no-data pixel, whose own
+    window holds it); the other windows are predicted as on a scene without
+    no-data.
 
     Windows are cut batch by batch from a strided view of a small slab of the
     cube (a few rows, reflected at the border), so the peak memory is about the
@@ -75,7 +82,8 @@ def predict_map(estimator, scene_or_cube, window_size=None, *, batch_size=4096, 
         ``(n,)`` or ``(n, n_targets)``. It must treat samples independently
         (the map must not depend on ``batch_size``): networks in eval mode do.
     scene_or_cube : Scene or array-like of shape (height, width, n_bands)
-        The image (a Scene's ``cube``); a numpy memmap is read slab by slab.
+        The image (a Scene's ``cube``); a numpy memmap, and a masked array's
+        mask, are read slab by slab.
     window_size : int, default=None
         Side of the windows. None takes it from the fitted estimator: the
         ``window_shape_`` of a Pipeline's first step (a fitted
@@ -98,18 +106,24 @@ def predict_map(estimator, scene_or_cube, window_size=None, *, batch_size=4096, 
         What ``predict`` takes: channels-last windows, or Conv3d patches
         ``(n, 1, n_bands, size, size)`` (without the standardisation a
         PatchExtractor would apply).
+    nodata : float, default=None
+        Fill value marking no-data pixels (e.g. -9999), compared in the cube's
+        dtype. None: the Scene's ``nodata`` (for a bare cube, only NaN and
+        masked entries mark no-data).
 
     Returns
     -------
     prediction_map : ndarray of shape (height, width, n_targets) or (height, width)
         A new float array (the prediction dtype, at least float32), 3-D when
-        ``predict`` returns 2-D output, 2-D when it returns ``(n,)``.
+        ``predict`` returns 2-D output, 2-D when it returns ``(n,)``; NaN where
+        the window touches no-data.
 
     Raises
     ------
     ValueError
-        For NaN or inf in the cube (the message gives the rows), a window
-        larger than the scene, or predictions of the wrong length.
+        For inf in the cube outside no-data pixels (the message gives the
+        rows; inf is not a no-data marker), every window touching no-data, a
+        window larger than the scene, or predictions of the wrong length.
 
     Examples
     --------
@@ -125,7 +139,12 @@ def predict_map(estimator, scene_or_cube, window_size=None, *, batch_size=4096, 
     """
     if not callable(getattr(estimator, "predict", None)):
         raise TypeError(f"estimator must be a fitted object with a predict method, got {type(estimator).__name__}")
-    cube = np.asarray(getattr(scene_or_cube, "cube", scene_or_cube))
+    if nodata is None:
+        nodata = getattr(scene_or_cube, "nodata", None)
+    nodata = check_nodata(nodata)
+    cube = getattr(scene_or_cube, "cube", scene_or_cube)
+    mask = np.ma.getmask(cube)  # read slab by slab, as the data: a masked cube is never copied whole
+    cube = np.asarray(np.ma.getdata(cube))
     if cube.ndim != 3:
         raise ValueError(f"the cube must be 3-dimensional (height, width, n_bands), got shape {cube.shape}")
     if not (np.issubdtype(cube.dtype, np.number) or np.issubdtype(cube.dtype, np.bool_)) or np.iscomplexobj(cube):
@@ -169,27 +188,57 @@ def predict_map(estimator, scene_or_cube, window_size=None, *, batch_size=4096, 
             col_index = _index(cols[0] - c, cols[-1] - c + size, w, border)
             # a slab of the cube with its reflected margins: (len(rows) + size - 1, len(cols) + size - 1, B)
             slab = cube[row_index][:, col_index]
-            if not np.isfinite(slab).all():
+            no_data = _slab_nodata(slab, None if mask is np.ma.nomask else mask[row_index][:, col_index], nodata)
+            infinite = ~(np.isfinite(slab).all(axis=-1) | no_data)  # NaN is no-data; inf is an error
+            if infinite.any():
+                i, j = np.argwhere(infinite)[0]
+                pixel = (int(np.arange(h)[row_index][i]), int(np.arange(w)[col_index][j]))
                 raise ValueError(
-                    f"the cube contains NaN or infinity in rows {max(rows[0] - c, 0)}-{min(rows[-1] - c + size, h) - 1}; "
-                    f"fill or mask no-data pixels before predicting a map"
+                    f"the cube contains infinity in rows {max(rows[0] - c, 0)}-{min(rows[-1] - c + size, h) - 1} "
+                    f"(first at pixel {pixel}); infinity is not a no-data marker: replace it by NaN (no-data: the "
+                    f"map is NaN around it) or by a value, or declare a fill value with nodata="
                 )
             view = sliding_window_view(slab, (size, size), axis=(0, 1))  # (nr, nc, B, size, size)
             nr, nc = view.shape[:2]
-            if input_layout == "windows":
-                batch = np.empty((nr * nc, size, size, n_bands), dtype=dtype)
-                batch.reshape(nr, nc, size, size, n_bands)[...] = view.transpose(0, 1, 3, 4, 2)
-            else:
-                batch = np.empty((nr * nc, 1, n_bands, size, size), dtype=dtype)
-                batch.reshape(nr, nc, n_bands, size, size)[...] = view
+            valid = ~windows_touching(no_data, size)  # (nr, nc): windows free of no-data
+            n_valid = int(valid.sum())
+            if n_valid == 0:  # the map stays NaN here
+                continue
+            # (nr, nc, size, size, B) for windows, (nr, nc, B, size, size) for patches
+            src = view.transpose(0, 1, 3, 4, 2) if input_layout == "windows" else view
+            if n_valid == nr * nc:  # written straight from the strided view
+                batch = np.empty((nr * nc,) + src.shape[2:], dtype=dtype)
+                batch.reshape(src.shape)[...] = src
+            else:  # only the windows free of no-data are cut (fancy indexing copies just them) and predicted
+                batch = src[valid].astype(dtype, copy=False)
+            if input_layout == "patches":
+                batch = batch[:, None]  # (n, 1, B, size, size)
             pred = np.asarray(estimator.predict(batch))
-            if pred.ndim not in (1, 2) or pred.shape[0] != nr * nc:
+            if pred.ndim not in (1, 2) or pred.shape[0] != n_valid:
                 raise ValueError(
-                    f"{type(estimator).__name__}.predict returned shape {pred.shape} for {nr * nc} windows; "
-                    f"expected ({nr * nc},) or ({nr * nc}, n_targets)"
+                    f"{type(estimator).__name__}.predict returned shape {pred.shape} for {n_valid} windows; "
+                    f"expected ({n_valid},) or ({n_valid}, n_targets)"
                 )
             if out is None:
                 out = np.full((h, w) + pred.shape[1:], np.nan, dtype=np.result_type(pred.dtype, np.float32))
-            out[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] = pred.reshape((nr, nc) + pred.shape[1:])
-            del batch, slab, view, pred  # release before the next slab is cut
+            block = out[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # a view: written in place
+            if n_valid == nr * nc:
+                block[...] = pred.reshape((nr, nc) + pred.shape[1:])
+            else:
+                block[valid] = pred
+            del batch, slab, view, src, pred  # release before the next slab is cut
+    if out is None:
+        declared = "" if nodata is None else f"={nodata:g}"
+        raise ValueError(
+            f"every window of the {h} x {w} scene touches no-data ({NODATA_MARKERS}{declared}): nothing to "
+            f"predict; check the nodata value, and drop bands that are NaN everywhere"
+        )
     return out
+
+
+def _slab_nodata(slab, mask, nodata):
+    """No-data flags of the pixels of a slab: NaN in a band, a masked entry, or a value equal to ``nodata``."""
+    flags = _nodata_flags(slab, nodata)
+    if mask is not None:
+        flags |= mask.any(axis=-1)
+    return flags

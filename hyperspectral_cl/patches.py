@@ -6,17 +6,22 @@ store cubes: ``X`` has shape ``(n_samples, height, width, n_bands)``; ``y`` has
 shape ``(n_samples,)`` or ``(n_samples, n_targets)``.
 """
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import as_float_array, check_scalar
+from ._validation import as_float_array, check_scalar, masked_as_nan
 from .network import SPECTRUM_NORMS
 
-__all__ = ["MeanSpectrum", "PatchExtractor", "extract_windows", "reflect_index"]
+__all__ = ["MeanSpectrum", "PatchExtractor", "extract_windows", "nodata_pixels", "reflect_index"]
+
+# The no-data policy, one definition for windows, scenes and maps: a pixel is no-data when any of its
+# bands is NaN, is masked (a masked array's mask is read as NaN at entry) or equals the declared fill
+# value ``nodata``. Windows touching no-data are skipped when cut, NaN in maps, refused by transformers.
+NODATA_MARKERS = "NaN in a band, a masked entry, or a value equal to nodata"
 
 
 def _check_patch_size(patch_size, name="patch_size"):
@@ -75,6 +80,99 @@ def _check_positions(positions, size, shape, border):
     return pos
 
 
+def check_nodata(nodata):
+    """Validate a declared no-data fill value: None or a real number, returned as a Python float.
+
+    A Python float compares with the cube in the cube's own dtype (NumPy's weak scalars), so a
+    value read from a header as text (``-3.4028235e+38``) matches the float32 values it denotes.
+    """
+    if nodata is None:
+        return None
+    if isinstance(nodata, (bool, np.bool_)) or not isinstance(nodata, Real):
+        raise TypeError(
+            f"nodata must be None or a real number (the fill value marking no-data pixels, e.g. -9999), "
+            f"got {nodata!r} ({type(nodata).__name__})"
+        )
+    return float(nodata)
+
+
+def _nodata_flags(block, nodata):
+    """Per-pixel no-data flags of ``block`` (..., n_bands): NaN in some band, or some band equal to ``nodata``."""
+    flags = np.zeros(block.shape[:-1], dtype=bool)
+    if np.issubdtype(block.dtype, np.floating):  # integer cubes hold no NaN
+        flags |= np.isnan(block).any(axis=-1)
+    if nodata is not None and not np.isnan(nodata):
+        with np.errstate(over="ignore"):  # a fill value beyond the dtype's range matches nothing
+            flags |= (block == nodata).any(axis=-1)
+    return flags
+
+
+def _chunk(n_items, item_size):
+    """Items per chunk so that a temporary stays near 16 M elements."""
+    return max(1, (1 << 24) // max(1, item_size)) if n_items else 1
+
+
+def nodata_pixels(cube, nodata=None):
+    """Which pixels of a cube are no-data.
+
+    A pixel is no-data when any of its bands is NaN (a numpy masked array's
+    masked entries count as NaN) or equals the fill value ``nodata``.
+
+    Parameters
+    ----------
+    cube : array-like of shape (height, width, n_bands)
+        The image; a numpy memmap is read in blocks of rows.
+    nodata : float, default=None
+        Declared fill value (e.g. -9999, an ENVI header's ``data ignore
+        value``, a GeoTIFF's nodata). None: only NaN and masked entries.
+
+    Returns
+    -------
+    mask : ndarray of bool of shape (height, width)
+        True for no-data pixels.
+    """
+    nodata = check_nodata(nodata)
+    mask = np.ma.getmask(cube)
+    cube = np.ma.getdata(cube)
+    if cube.ndim != 3:
+        raise ValueError(f"cube must be 3-dimensional (height, width, n_bands), got shape {np.shape(cube)}")
+    h, w, b = cube.shape
+    out = np.empty((h, w), dtype=bool)
+    step = _chunk(h, w * b)  # bounded temporaries, whatever the scene's size
+    for r in range(0, h, step):
+        out[r : r + step] = _nodata_flags(np.asarray(cube[r : r + step]), nodata)
+        if mask is not np.ma.nomask:
+            out[r : r + step] |= np.asarray(mask[r : r + step]).any(axis=-1)
+    return out
+
+
+def windows_touching(mask, size):
+    """Whether each ``size x size`` window of a 2-D bool mask holds a True (top-left corners, stride 1).
+
+    Parameters
+    ----------
+    mask : ndarray of bool of shape (height, width)
+    size : int
+
+    Returns
+    -------
+    ndarray of bool of shape (height - size + 1, width - size + 1)
+    """
+    # separable: any over the rows of each window, then over its columns; O(height * width * size)
+    rows = sliding_window_view(mask, size, axis=0).any(axis=-1)
+    return sliding_window_view(rows, size, axis=1).any(axis=-1)
+
+
+def _windows_with_nodata(X, nodata):
+    """Per-window flags for cut windows ``(n, h, w, n_bands)``: whether the window holds a no-data pixel."""
+    out = np.zeros(len(X), dtype=bool)
+    step = _chunk(len(X), X[0].size if len(X) else 0)
+    for start in range(0, len(X), step):
+        flags = _nodata_flags(X[start : start + step], nodata)
+        out[start : start + step] = flags.reshape(len(flags), -1).any(axis=1)
+    return out
+
+
 def _gather(arr, pos, size, border):
     """Windows of ``arr`` at top-left corners ``pos``: ``(n, size, size, k)``, via fancy indexing."""
     offsets = np.arange(size)
@@ -86,27 +184,61 @@ def _gather(arr, pos, size, border):
 
 
 def _check_finite_windows(X, coords, name):
-    """Raise if any window holds NaN or inf; works in chunks to bound the temporary mask."""
-    step = max(1, (1 << 24) // max(1, X[0].size)) if len(X) else 1
+    """Raise if any window holds inf (NaN is no-data, dealt with before); chunked to bound the temporary mask."""
+    step = _chunk(len(X), X[0].size if len(X) else 0)
     for start in range(0, len(X), step):
         finite = np.isfinite(X[start : start + step]).reshape(min(step, len(X) - start), -1).all(axis=1)
         if not finite.all():
             i = start + int(np.argmin(finite))
             raise ValueError(
                 f"{name} contains NaN or infinity (first in the window with top-left corner "
-                f"{tuple(int(v) for v in coords[i])}); fill or mask no-data pixels before cutting windows"
+                f"{tuple(int(v) for v in coords[i])}); infinity is not a no-data marker: replace it by NaN "
+                f"(no-data, skipped) or by a value, or declare a fill value with nodata="
             )
 
 
-def extract_windows(cube, targets=None, size=10, stride=1, label="mean", *, positions=None, border="valid"):
+def _nodata_error(what, n_touching, n_windows, nodata, hint):
+    declared = "" if nodata is None else f"={nodata:g}"
+    return ValueError(
+        f"{what} touches no-data ({n_touching} of {n_windows} windows do; a pixel is no-data when it has "
+        f"{NODATA_MARKERS}{declared}); {hint}"
+    )
+
+
+def _drop_nodata_windows(touch, coords, skip_nodata, nodata, n_nodata_pixels=None):
+    """Keep flags for windows given their touch flags: raise when none is kept, or any touches and not skipping."""
+    if not touch.any():
+        return None
+    i = int(np.argmax(touch))
+    if not skip_nodata:
+        raise _nodata_error(f"the window with top-left corner {tuple(int(v) for v in coords[i])}",
+                            int(touch.sum()), len(touch), nodata, "skip_nodata=True leaves such windows out")
+    if touch.all():
+        pixels = "" if n_nodata_pixels is None else f"{n_nodata_pixels} pixels are no-data; "
+        raise _nodata_error("every window", len(touch), len(touch), nodata,
+                            f"{pixels}check the nodata value, crop the scene to its data, or drop bands "
+                            f"that are NaN everywhere (Scene.drop_bad_bands)")
+    return ~touch
+
+
+def extract_windows(cube, targets=None, size=10, stride=1, label="mean", *, positions=None, border="valid",
+                    nodata=None, skip_nodata=True):
     """Cut square windows from a hyperspectral cube, in the package's data contract.
+
+    No-data: a pixel is no-data when any of its bands is NaN, is masked (a
+    numpy masked array's mask, read as NaN: the values under it are never
+    read) or equals ``nodata``. Windows touching a no-data pixel are left out
+    (``skip_nodata=True``), so that neither windows nor labels hold no-data.
 
     Parameters
     ----------
     cube : array-like of shape (height, width, n_bands)
-        The image, channels-last. A numpy memmap is read only where windows are cut.
+        The image, channels-last. A numpy memmap is read only where windows
+        are cut (the regular grid also reads it once to find no-data pixels).
+        A masked array is copied, with NaN at its masked entries.
     targets : array-like of shape (height, width) or (height, width, n_targets), default=None
-        Per-pixel targets (e.g. abundances). When None, ``y`` is None.
+        Per-pixel targets (e.g. abundances). When None, ``y`` is None. Masked
+        entries are NaN, an error in a window that is kept.
     size : int, default=10
         Window side in pixels.
     stride : int, default=1
@@ -131,12 +263,21 @@ def extract_windows(cube, targets=None, size=10, stride=1, label="mean", *, posi
         computed on the reflected targets. Reflection repeats pixels of the window
         itself, so a reflected window still only contains pixels of its footprint
         clipped to the image (what the spatial splitter relies on).
+    nodata : float, default=None
+        Fill value marking no-data pixels (e.g. -9999, as GDAL/rasterio and
+        ENVI headers declare one), compared in the cube's dtype. None: only
+        NaN and masked entries mark no-data.
+    skip_nodata : bool, default=True
+        True: windows touching a no-data pixel are left out of ``X``, ``y``
+        and ``coords`` (the windows kept are still in grid or ``positions``
+        order; the number left out is the grid size, or ``len(positions)``,
+        minus ``len(coords)``). False: such a window raises an error.
 
     Returns
     -------
     X : ndarray of shape (n_windows, size, size, n_bands)
         A new array (the cube is never modified), in the dtype of ``cube``
-        if floating, float32 otherwise.
+        if floating, float32 otherwise. Only windows free of no-data.
     y : ndarray of shape (n_windows, n_targets) or None
         Window labels, float32; 1-D targets give ``n_targets = 1``.
     coords : ndarray of shape (n_windows, 2)
@@ -145,13 +286,22 @@ def extract_windows(cube, targets=None, size=10, stride=1, label="mean", *, posi
         ``-(size // 2)``, and the window's centre pixel is ``coords + size // 2``.
         The window covers rows ``coords[:, 0] ... coords[:, 0] + size - 1``.
 
+    Raises
+    ------
+    ValueError
+        For infinity in a window kept (it is not a no-data marker), NaN in
+        the targets of a window kept, every window touching no-data, a window
+        touching no-data with ``skip_nodata=False``, and bad parameters.
+
     Notes
     -----
     The regular grid is built from a strided view (``sliding_window_view``), so
     only the returned array is allocated (plus, with ``'reflect'``, a padded copy
-    of the cube, ``size ** 2`` times smaller than ``X``). ``positions`` are cut by
-    fancy indexing.
+    of the cube, ``size ** 2`` times smaller than ``X``). ``positions``, and the
+    grid of a scene with no-data, are cut by fancy indexing.
     """
+    if isinstance(cube, np.ma.MaskedArray):
+        cube = masked_as_nan(cube)
     cube = np.asarray(cube)
     if cube.ndim != 3:
         raise ValueError(f"cube must be 3-dimensional (height, width, n_bands), got shape {cube.shape}")
@@ -168,13 +318,16 @@ def extract_windows(cube, targets=None, size=10, stride=1, label="mean", *, posi
         raise ValueError(f"border must be 'valid' or 'reflect', got {border!r}")
     if positions is not None and stride != 1:
         raise ValueError(f"give either positions or stride (got stride={stride} with positions)")
+    nodata = check_nodata(nodata)
+    if not isinstance(skip_nodata, (bool, np.bool_)):
+        raise TypeError(f"skip_nodata must be True or False, got {skip_nodata!r}")
     dtype = cube.dtype if np.issubdtype(cube.dtype, np.floating) else np.float32
     c = size // 2
     before, after = c, size - 1 - c  # reflect padding so that a window is centred on every pixel
 
     t = None
     if targets is not None:
-        t = np.asarray(targets)
+        t = np.asarray(masked_as_nan(targets) if isinstance(targets, np.ma.MaskedArray) else targets)
         if t.ndim == 2:
             t = t[:, :, None]
         if t.ndim != 3 or t.shape[:2] != (h, w):
@@ -186,21 +339,13 @@ def extract_windows(cube, targets=None, size=10, stride=1, label="mean", *, posi
 
     if positions is not None:
         coords = _check_positions(positions, size, (h, w), border)
-        X = _gather(cube, coords, size, border).astype(dtype, copy=False)
+        X = _gather(cube, coords, size, border)  # compared with nodata in the cube's dtype, then cast
+        keep = _drop_nodata_windows(_windows_with_nodata(X, nodata), coords, skip_nodata, nodata)
+        if keep is not None:
+            X, coords = X[keep], coords[keep]
+        X = X.astype(dtype, copy=False)
     else:
-        src = cube
-        if border == "reflect":
-            src = np.pad(cube, ((before, after), (before, after), (0, 0)), mode="symmetric")
-        # view shape: (n_rows, n_cols, n_bands, size, size)
-        view = sliding_window_view(src, (size, size), axis=(0, 1))[::stride, ::stride]
-        n_rows, n_cols = view.shape[:2]
-        X = np.empty((n_rows * n_cols, size, size, cube.shape[2]), dtype=dtype)
-        X.reshape(n_rows, n_cols, size, size, -1)[...] = view.transpose(0, 1, 3, 4, 2)
-        offset = -before if border == "reflect" else 0
-        rows, cols = np.meshgrid(
-            np.arange(n_rows) * stride + offset, np.arange(n_cols) * stride + offset, indexing="ij"
-        )
-        coords = np.stack([rows.ravel(), cols.ravel()], axis=1)
+        X, coords, keep = _cut_grid(cube, size, stride, border, dtype, nodata, skip_nodata)
     _check_finite_windows(X, coords, "cube")
 
     y = None
@@ -212,11 +357,62 @@ def extract_windows(cube, targets=None, size=10, stride=1, label="mean", *, posi
         else:
             src = t if border == "valid" else np.pad(t, ((before, after), (before, after), (0, 0)), mode="symmetric")
             tv = sliding_window_view(src, (size, size), axis=(0, 1))[::stride, ::stride]
-            y = tv.mean(axis=(-2, -1)).reshape(len(coords), -1)
+            y = tv.mean(axis=(-2, -1)).reshape(tv.shape[0] * tv.shape[1], -1)
+            y = y if keep is None else y[keep]  # labels of the windows kept
         y = y.astype(np.float32)
         if not np.isfinite(y).all():
             raise ValueError("targets contain NaN or infinity in the windows cut")
     return X, y, coords
+
+
+def _cut_grid(cube, size, stride, border, dtype, nodata, skip_nodata):
+    """The regular grid of windows without those touching no-data: ``X``, ``coords``, and the grid's keep flags.
+
+    The flags are None when every window is kept.
+    """
+    h, w, n_bands = cube.shape
+    before, after = size // 2, size - 1 - size // 2
+    offset = -before if border == "reflect" else 0
+    n_rows = (h - (size if border == "valid" else 1)) // stride + 1
+    n_cols = (w - (size if border == "valid" else 1)) // stride + 1
+    rows, cols = np.meshgrid(np.arange(n_rows) * stride + offset, np.arange(n_cols) * stride + offset, indexing="ij")
+    coords = np.stack([rows.ravel(), cols.ravel()], axis=1)
+
+    pixels = nodata_pixels(cube, nodata)
+    n_nodata = int(pixels.sum())
+    if border == "reflect":
+        pixels = np.pad(pixels, ((before, after), (before, after)), mode="symmetric")
+    touch = windows_touching(pixels, size)[::stride, ::stride].ravel()
+    keep = _drop_nodata_windows(touch, coords, skip_nodata, nodata, n_nodata)
+    if keep is not None:  # only the windows kept are cut (fancy indexing allocates only them)
+        coords = coords[keep]
+        return _gather(cube, coords, size, border).astype(dtype, copy=False), coords, keep
+
+    src = cube
+    if border == "reflect":
+        src = np.pad(cube, ((before, after), (before, after), (0, 0)), mode="symmetric")
+    # view shape: (n_rows, n_cols, n_bands, size, size)
+    view = sliding_window_view(src, (size, size), axis=(0, 1))[::stride, ::stride]
+    X = np.empty((n_rows * n_cols, size, size, n_bands), dtype=dtype)
+    X.reshape(n_rows, n_cols, size, size, -1)[...] = view.transpose(0, 1, 3, 4, 2)
+    return X, coords, None
+
+
+def _as_windows(X, dtype=np.float32):
+    """``X`` as 4-D windows of ``dtype``; NaN (no-data, masked entries) or inf are refused, naming the rows."""
+    try:
+        return as_float_array(X, "X", ndim=4, dtype=dtype)
+    except ValueError as exc:
+        if not str(exc).startswith("X contains NaN or infinity"):
+            raise
+    arr = as_float_array(X, "X", ndim=4, dtype=dtype, allow_nan=True)  # a masked array comes back with NaN
+    bad = np.flatnonzero(~np.isfinite(arr).reshape(len(arr), -1).all(axis=1))
+    rows = ", ".join(str(i) for i in bad[:5]) + (", ..." if bad.size > 5 else "")
+    raise ValueError(
+        f"X contains NaN or infinity in {bad.size} of {len(arr)} windows (rows {rows}); NaN marks no-data "
+        f"(so do a masked array's masked entries) and a window touching no-data cannot be used: drop those "
+        f"rows (Scene.windows and extract_windows leave such windows out; predict_map gives NaN for them)"
+    ) from None
 
 
 class PatchExtractor(TransformerMixin, BaseEstimator):
@@ -233,6 +429,16 @@ class PatchExtractor(TransformerMixin, BaseEstimator):
     extracts *all* patches of each image and so changes the number of samples
     (impossible inside a Pipeline with targets). This one keeps one sample per
     row and the targets aligned.
+
+    No-data: windows must hold none. NaN marks a no-data pixel, and so does a
+    masked entry of a numpy masked array (read as NaN, never as the value
+    stored under the mask); :meth:`fit` and :meth:`transform` refuse windows
+    holding NaN or inf with an error naming their rows. Cut windows with
+    :meth:`Scene.windows <hyperspectral_cl.datasets.Scene.windows>` or
+    :func:`extract_windows`, which leave out the windows touching no-data, and
+    map scenes with :func:`~hyperspectral_cl.mapping.predict_map`, which gives
+    NaN there: the statistics learned in :meth:`fit` then come from valid
+    pixels only.
 
     Parameters
     ----------
@@ -283,7 +489,7 @@ class PatchExtractor(TransformerMixin, BaseEstimator):
         """Validate ``X`` and return the (read-only) centre-crop view."""
         if self.spectrum_norm not in SPECTRUM_NORMS:
             raise ValueError(f"spectrum_norm must be None or 'l2', got {self.spectrum_norm!r}")
-        X = as_float_array(X, "X", ndim=4)
+        X = _as_windows(X)
         size = _check_patch_size(self.patch_size)
         h, w = X.shape[1:3]
         if size > h or size > w:
@@ -304,7 +510,8 @@ class PatchExtractor(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, height, width, n_bands)
-            Windows, channels-last.
+            Windows, channels-last, free of no-data (NaN or masked entries
+            raise an error naming the windows).
         y : None
             Ignored.
 
@@ -334,7 +541,8 @@ class PatchExtractor(TransformerMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, height, width, n_bands)
             Windows, channels-last, with the band count seen in :meth:`fit`
-            and height and width >= ``patch_size``.
+            and height and width >= ``patch_size``, free of no-data (NaN or
+            masked entries raise an error naming the windows).
 
         Returns
         -------
@@ -377,6 +585,13 @@ class MeanSpectrum(TransformerMixin, BaseEstimator):
     normalize : bool, default=False
         Whether to divide each mean spectrum by its L2 norm.
 
+    No-data: windows must hold none; NaN (a no-data pixel; a masked array's
+    masked entries count as NaN, their stored values are never read) or inf
+    raise an error naming the windows, in :meth:`fit` and :meth:`transform`.
+    :meth:`Scene.windows <hyperspectral_cl.datasets.Scene.windows>` leaves out
+    the windows touching no-data; :func:`~hyperspectral_cl.mapping.predict_map`
+    gives NaN there.
+
     Attributes
     ----------
     n_bands_in_ : int
@@ -398,6 +613,7 @@ class MeanSpectrum(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, height, width, n_bands)
+            Windows free of no-data (NaN or masked entries raise an error).
         y : None
             Ignored.
 
@@ -407,7 +623,7 @@ class MeanSpectrum(TransformerMixin, BaseEstimator):
         """
         self._check_normalize()
         # float64 as in transform, so fit accepts every array transform accepts
-        self.n_bands_in_ = as_float_array(X, "X", ndim=4, dtype=np.float64).shape[-1]
+        self.n_bands_in_ = _as_windows(X, np.float64).shape[-1]
         return self
 
     def _check_normalize(self):
@@ -420,6 +636,7 @@ class MeanSpectrum(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, height, width, n_bands)
+            Windows free of no-data (NaN or masked entries raise an error).
 
         Returns
         -------
@@ -427,7 +644,7 @@ class MeanSpectrum(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "n_bands_in_")
         self._check_normalize()
-        X = as_float_array(X, "X", ndim=4, dtype=np.float64)
+        X = _as_windows(X, np.float64)
         if X.shape[-1] != self.n_bands_in_:
             raise ValueError(f"X has {X.shape[-1]} bands but MeanSpectrum was fitted on {self.n_bands_in_}")
         spectra = X.mean(axis=(1, 2))

@@ -56,3 +56,44 @@ def int_patches(n=16, b=8, s=5, seed=0):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+NODATA_KINDS = ("nan", "masked", "fill")
+
+
+def nodata_scene(kind, fill=-9999.0, shape=(12, 14), n_bands=4, seed=0):
+    """A scene with a no-data border and holes, marked by NaN, a masked array's mask or a declared fill value.
+
+    Returns ``(scene, clean, bad)``: the Scene, the same cube with every value present, and the
+    per-pixel no-data mask (a pixel is no-data when any band is: one hole covers a single band).
+    Changing ``fill`` changes only the values under no-data (and, for ``'fill'``, the declared value).
+    """
+    from hyperspectral_cl.datasets import Scene
+
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    clean = rng.random((h, w, n_bands))
+    targets = rng.random((h, w, 2))
+    entries = np.zeros((h, w, n_bands), dtype=bool)
+    entries[0] = True  # a no-data border: the top row and the right column
+    entries[:, -1] = True
+    entries[6, 5] = True  # a hole in every band
+    entries[8:10, 2:4] = True  # a 2 x 2 hole
+    entries[3, 9, 2] = True  # one band missing: the pixel is no-data
+    filled = np.where(entries, fill, clean)
+    if kind == "nan":
+        cube, nodata = np.where(entries, np.nan, clean), None
+    elif kind == "masked":
+        cube, nodata = np.ma.masked_array(filled, mask=entries), None
+    else:
+        cube, nodata = filled, fill
+    declared = {} if nodata is None else {"nodata": nodata}  # only the fill variant needs the parameter
+    return Scene(cube=cube, targets=targets, **declared), clean, entries.any(axis=-1)
+
+
+def naive_touching(bad, size, corners):
+    """For each top-left corner (reflected across the border), whether its window holds a no-data pixel, by loops."""
+    h, w = bad.shape
+    reflect = lambda i, n: -i - 1 if i < 0 else (2 * n - 1 - i if i >= n else i)  # noqa: E731
+    return np.array([any(bad[reflect(r + i, h), reflect(c + j, w)] for i in range(size) for j in range(size))
+                     for r, c in corners], dtype=bool)

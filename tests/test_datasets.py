@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import NODATA_KINDS, naive_touching, nodata_scene
 
 from hyperspectral_cl import extract_windows
 from hyperspectral_cl.datasets import Scene, make_synthetic_scene
@@ -105,15 +106,18 @@ def test_reflect_positions_may_reach_outside(small):
     np.testing.assert_array_equal(X[1, 2, 2], small.cube[8, 10])  # symmetric: index 9 -> 8, 11 -> 10
 
 
-@pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_non_finite_cube_or_targets_are_refused(rng, bad):
+def test_infinity_and_nan_targets_are_refused_nan_in_the_cube_is_no_data(rng):
     cube = rng.random((8, 8, 3))
-    cube[5, 6, 1] = bad
-    with pytest.raises(ValueError, match=r"NaN or infinity.*top-left corner \(3, 4\)"):
+    cube[5, 6, 1] = np.inf
+    with pytest.raises(ValueError, match=r"NaN or infinity.*top-left corner \(3, 4\).*not a no-data marker"):
         Scene(cube=cube).windows(3)
     # windows that avoid the bad pixel are fine
     X, _, _ = Scene(cube=cube).windows(3, positions=[[0, 0]])
     assert np.isfinite(X).all()
+    cube[5, 6, 1] = np.nan  # no-data: its 3 x 2 windows are left out, or refused on demand
+    assert len(Scene(cube=cube).windows(3)[0]) == 36 - 6
+    with pytest.raises(ValueError, match=r"corner \(3, 4\) touches no-data \(6 of 36 windows.*skip_nodata=True"):
+        Scene(cube=cube).windows(3, skip_nodata=False)
     t = rng.random((8, 8))
     t[0, 0] = np.nan
     with pytest.raises(ValueError, match="targets contain NaN"):
@@ -180,3 +184,100 @@ def test_labeled_windows_errors_and_the_unlabeled_pool():
         bare.labeled_windows([[1, 2]], 3)
     pool = scene.unlabeled_patches(3)
     assert len(pool) == 100 and pool.n_bands == 4 and pool.patch_size == 3
+
+
+# ----------------------------------------------------------------------------- no-data
+@pytest.mark.parametrize("kind", NODATA_KINDS)
+@pytest.mark.parametrize("size,stride,border", [(3, 1, "valid"), (4, 2, "valid"), (3, 1, "reflect"), (2, 3, "reflect")])
+def test_windows_leave_out_exactly_the_windows_touching_nodata(kind, size, stride, border):
+    scene, clean, bad = nodata_scene(kind)
+    X, y, coords = scene.windows(size, stride=stride, border=border)
+    # the reference: every window of the clean scene, and a loop deciding which touch no-data
+    if border == "valid":
+        Xc, yc, cc = extract_windows(clean, scene.targets, size=size, stride=stride)
+    else:
+        Xc, yc, cc = naive_reflect_windows(clean, scene.targets, size, stride, "mean")
+    keep = ~naive_touching(bad, size, cc)
+    assert 0 < keep.sum() < len(keep)
+    np.testing.assert_array_equal(coords, cc[keep])
+    np.testing.assert_array_equal(X, Xc[keep])  # the values present, never a fill value or NaN
+    np.testing.assert_allclose(y, yc[keep], rtol=1e-6)
+    # the same windows, cut at given positions (kept in order; the others left out)
+    Xp, yp, cp = scene.windows(size, positions=cc[::-1], border=border)
+    np.testing.assert_array_equal(cp, cc[::-1][keep[::-1]])
+    np.testing.assert_array_equal(Xp, Xc[::-1][keep[::-1]])
+    with pytest.raises(ValueError, match=r"touches no-data \(\d+ of \d+ windows do.*skip_nodata=True"):
+        scene.windows(size, stride=stride, border=border, skip_nodata=False)
+    np.testing.assert_array_equal(scene.nodata_mask(), bad)
+
+
+@pytest.mark.parametrize("kind", NODATA_KINDS)
+def test_values_under_nodata_never_matter_and_inputs_are_untouched(kind):
+    results = []
+    for fill in (-9999.0, 1e30):
+        scene, _, _ = nodata_scene(kind, fill=fill)
+        results.append((scene.windows(3), scene.windows(3, border="reflect"),
+                        scene.labeled_windows([[0, 0], [5, 5], [11, 0], [4, 4]], 3, values=[1.0, 2.0, 3.0, 4.0])))
+    for a, b in zip(results[0], results[1], strict=True):
+        for u, v in zip(a, b, strict=True):
+            np.testing.assert_array_equal(u, v)
+    # the user's arrays (read-only here) are never written into, and the mask stays the user's
+    _, clean, bad = nodata_scene(kind)
+    data = np.where(bad[..., None], -9999.0, clean)
+    data.setflags(write=False)
+    mask = np.broadcast_to(bad[..., None], data.shape).copy()
+    mask.setflags(write=False)
+    cube = np.ma.masked_array(data, mask=mask) if kind == "masked" else data
+    scene = Scene(cube, nodata=None if kind == "masked" else -9999)
+    scene.windows(3)
+    assert (data[bad] == -9999).all() and mask.sum() == bad.sum() * 4
+    np.testing.assert_array_equal(scene.nodata_mask(), bad)
+
+
+def test_labeled_windows_and_the_unlabeled_pool_skip_nodata():
+    scene, clean, bad = nodata_scene("fill")
+    pixels = np.array([[0, 0], [5, 5], [11, 0], [4, 4], [5, 5], [9, 9]])  # (0, 0): border; (5, 5): next to a hole
+    X, y, coords = scene.labeled_windows(pixels, 3, values=np.arange(6.0))
+    keep = ~naive_touching(bad, 3, pixels - 1)
+    np.testing.assert_array_equal(keep, [False, False, True, True, False, True])
+    np.testing.assert_array_equal(coords, pixels[keep] - 1)
+    np.testing.assert_array_equal(y[:, 0], np.arange(6.0)[keep])  # each value stays with its window
+    np.testing.assert_array_equal(X[0], clean[[10, 11, 11]][:, [0, 0, 1]])  # pixel (11, 0): reflected rows, cols
+    _, y_t, _ = scene.labeled_windows(pixels, 3)  # labels read from the targets: aligned too
+    np.testing.assert_allclose(y_t, scene.targets[pixels[keep, 0], pixels[keep, 1]], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"corner \(-1, -1\) touches no-data.*nodata=-9999"):
+        scene.labeled_windows(pixels, 3, skip_nodata=False)
+    with pytest.raises(ValueError, match="every window touches no-data"):
+        scene.labeled_windows([[0, 0]], 3)
+
+    pool = scene.unlabeled_patches(3)
+    corners = np.stack(np.meshgrid(np.arange(10), np.arange(12), indexing="ij"), axis=-1).reshape(-1, 2)
+    assert len(pool) == (~naive_touching(bad, 3, corners)).sum()
+    import torch
+
+    patches, drawn = pool.draw(200, generator=torch.Generator().manual_seed(0))
+    assert np.isfinite(patches.numpy()).all() and not naive_touching(bad, 3, drawn).any()
+    test_region = np.zeros((10, 12), dtype=bool)
+    test_region[:, 6:] = True
+    assert len(scene.unlabeled_patches(3, exclude=test_region)) == (
+        ~naive_touching(bad, 3, corners) & ~test_region.ravel()).sum()
+
+
+def test_nodata_errors():
+    scene, _, _ = nodata_scene("nan")
+    with pytest.raises(TypeError, match="nodata must be None or a real number.*got '-9999'"):
+        Scene(scene.cube, nodata="-9999")
+    with pytest.raises(TypeError, match="skip_nodata must be True or False"):
+        scene.windows(3, skip_nodata="yes")
+    with pytest.raises(ValueError, match=r"every window touches no-data.*168 pixels are no-data"):
+        Scene(np.full((12, 14, 2), -1.0), nodata=-1).windows(3)
+    crop = scene.crop(slice(1, 12), slice(0, 13))  # the no-data border cropped away: the holes remain
+    assert crop.nodata_mask().sum() == scene.nodata_mask().sum() - 12 - 14 + 1
+    fill, _, _ = nodata_scene("fill")
+    assert fill.crop(slice(1, 12)).nodata == -9999 and fill.drop_bad_bands().nodata == -9999
+    # masked targets are NaN: an error where a window is kept, never a value read under the mask
+    targets = np.ma.masked_array(np.ones((12, 14)), mask=np.zeros((12, 14), dtype=bool))
+    targets[5, 5] = np.ma.masked
+    with pytest.raises(ValueError, match="targets contain NaN"):
+        Scene(scene.cube, targets=targets).windows(3)
+    assert Scene(scene.cube, targets=targets).windows(3, positions=[[1, 1]])[1][0, 0] == 1

@@ -346,6 +346,17 @@ def test_load_envi_image(tmp_path, rng, interleave):
     assert loaded.drop_bad_bands().shape == (5, 7, 3)
 
 
+def test_load_envi_data_ignore_value_is_the_scenes_nodata(tmp_path, rng):
+    pytest.importorskip("spectral")
+    cube = rng.random((6, 7, 3)).astype(np.float32)
+    cube[0] = -9999  # a no-data border row
+    scene = load_envi(write_envi_image(tmp_path, cube, "bil", extra="data ignore value = -9999\n"))
+    assert scene.nodata == -9999 and scene.metadata["data ignore value"] == -9999
+    assert scene.nodata_mask().sum() == 7 and scene.nodata_mask()[0].all()
+    X, _, coords = scene.windows(3)
+    assert (coords[:, 0] >= 1).all() and len(X) == 3 * 5 and (X > -9999).all()
+
+
 def test_load_envi_errors(tmp_path, rng, monkeypatch):
     hdr = write_envi_library(tmp_path, rng.random((2, 3)), ["a", "b"], [0.4, 0.5, 0.6])
     with pytest.raises(ValueError, match="use load_usgs_library"):

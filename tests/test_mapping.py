@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import NODATA_KINDS, naive_touching, nodata_scene
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.pipeline import make_pipeline
@@ -163,8 +164,8 @@ def test_bad_inputs(scene):
     with pytest.raises(ValueError, match="3-dimensional"):
         predict_map(probe, scene.cube[0], 3)
     cube = scene.cube.copy()
-    cube[9, 4, 2] = np.nan
-    with pytest.raises(ValueError, match="NaN or infinity in rows"):
+    cube[9, 4, 2] = np.inf  # not a no-data marker (NaN is: tested below)
+    with pytest.raises(ValueError, match=r"infinity in rows 0-12 \(first at pixel \(9, 4\)\); infinity is not a no-data"):
         predict_map(probe, cube, 3)
 
     class Wrong(BaseEstimator):
@@ -188,3 +189,94 @@ def test_a_bare_network_takes_patches(scene):
     pipe = make_pipeline(PatchExtractor(5), ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1)))
     pipe.fit(X, y)
     np.testing.assert_allclose(predict_map(pipe, scene).reshape(-1, 3), pipe.predict(X), rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- no-data
+def expected_nan(bad, size, border):
+    """NaN pixels of a map, by loops: the window centred there touches no-data, or (valid) crosses the border."""
+    h, w = bad.shape
+    c = size // 2
+    corners = np.argwhere(np.ones((h, w), dtype=bool)) - c
+    out = naive_touching(bad, size, corners).reshape(h, w)
+    if border == "valid":
+        inside = np.zeros((h, w), dtype=bool)
+        inside[c : h - size + 1 + c, c : w - size + 1 + c] = True
+        out |= ~inside
+    return out
+
+
+@pytest.mark.parametrize("kind", NODATA_KINDS)
+@pytest.mark.parametrize("border", ["reflect", "valid"])
+@pytest.mark.parametrize("batch_size", [1, 7, 4096])
+def test_nan_exactly_where_a_window_touches_nodata(kind, border, batch_size):
+    scene, clean, bad = nodata_scene(kind)
+    X, y, _ = scene.windows(3)  # trained on the valid windows only
+    model = make_pipeline(MeanSpectrum(), Ridge()).fit(X, y)
+    got = predict_map(model, scene, window_size=3, batch_size=batch_size, border=border)
+    want = predict_map(model, clean, window_size=3, batch_size=batch_size, border=border)
+    nan = expected_nan(bad, 3, border)
+    assert got.shape == (12, 14, 2) and 0 < nan.sum() < nan.size
+    np.testing.assert_array_equal(np.isnan(got), np.repeat(nan[..., None], 2, axis=-1))  # every target
+    np.testing.assert_allclose(got[~nan], want[~nan], rtol=1e-12, atol=1e-14)  # as on the clean scene
+    assert np.isnan(got[bad]).all()  # no-data pixels' own outputs
+    # only the windows free of no-data reach predict, in batches of at most batch_size
+    probe = WindowProbe().fit(X)
+    mapped = predict_map(probe, scene, window_size=3, batch_size=batch_size, border=border)
+    assert sum(shape[0] for shape in probe.calls_) == (~nan).sum()
+    assert max(shape[0] for shape in probe.calls_) <= batch_size
+    np.testing.assert_allclose(mapped[~nan], naive_map(probe, clean, 3, border)[~nan], rtol=1e-10)
+
+
+@pytest.mark.parametrize("kind", NODATA_KINDS)
+def test_values_under_nodata_never_matter(kind):
+    maps = []
+    for fill in (-9999.0, 1e30):
+        scene, _, _ = nodata_scene(kind, fill=fill)
+        X, y, _ = scene.windows(3)
+        model = make_pipeline(MeanSpectrum(), Ridge()).fit(X, y)
+        maps.append(predict_map(model, scene, window_size=3, batch_size=30))
+    np.testing.assert_array_equal(maps[0], maps[1])
+
+
+def test_bare_masked_or_filled_cubes_read_only():
+    scene, clean, bad = nodata_scene("nan")
+    X, y, _ = scene.windows(3)
+    model = make_pipeline(MeanSpectrum(), Ridge()).fit(X, y)
+    want = predict_map(model, scene, window_size=3, batch_size=20)
+    entries = np.broadcast_to(bad[..., None], clean.shape)
+    data = np.where(entries, -9999.0, clean).astype(np.float32)
+    mask = entries.copy()
+    data.setflags(write=False)
+    mask.setflags(write=False)
+    before = data.copy()
+    masked = predict_map(model, np.ma.masked_array(data, mask=mask), window_size=3, batch_size=20)
+    filled = predict_map(model, data, window_size=3, batch_size=20, nodata=-9999)
+    declared = predict_map(model, Scene(data, nodata=-9999), window_size=3, batch_size=20)
+    overridden = predict_map(model, Scene(data, nodata=0), window_size=3, batch_size=20, nodata=-9999)
+    for got in (masked, filled, declared, overridden):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)  # float32 cube
+    np.testing.assert_array_equal(data, before)
+    # the patches layout: a probe returning the centre pixel gives the cube back where windows are valid
+    class PatchProbe(BaseEstimator):
+        patch_size_ = 3
+
+        def predict(self, X):
+            assert X.ndim == 5 and X.shape[1:3] == (1, 4) and np.isfinite(X).all()
+            return X[:, 0, :, 1, 1]
+
+    got = predict_map(PatchProbe(), np.ma.masked_array(data, mask=mask), input_layout="patches", batch_size=9)
+    nan = expected_nan(bad, 3, "reflect")
+    np.testing.assert_array_equal(got[~nan], data[~nan])
+    assert np.isnan(got[nan]).all()
+
+
+def test_every_window_touching_nodata_is_an_error():
+    X, y, _ = make_synthetic_scene(n_endmembers=2, shape=(6, 6), n_bands=3, random_state=0).windows(3)
+    model = make_pipeline(MeanSpectrum(), Ridge()).fit(X, y)
+    cube = np.random.default_rng(0).random((6, 6, 3))
+    cube[::2, ::2, 0] = np.nan  # every 3 x 3 window holds one
+    with pytest.raises(ValueError, match=r"every window of the 6 x 6 scene touches no-data"):
+        predict_map(model, cube, window_size=3)
+    with pytest.raises(TypeError, match="nodata must be None or a real number"):
+        predict_map(model, cube, window_size=3, nodata="-9999")

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from conftest import NODATA_KINDS, nodata_scene
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
@@ -165,3 +166,77 @@ def test_mean_spectrum_feature_names_and_pandas_output(rng):
     assert list(df.columns) == list(names)
     np.testing.assert_allclose(df.to_numpy(), ms.transform(X))
     assert isinstance(ms.transform(X), np.ndarray)  # the default output is unchanged
+
+
+# ----------------------------------------------------------------------------- no-data
+def valid_crops(clean, bad, size, patch_size):
+    """Centre crops of every window free of no-data, by loops: the pixels statistics must come from."""
+    top = (size - patch_size) // 2
+    crops = [clean[r + top : r + top + patch_size, c + top : c + top + patch_size]
+             for r in range(clean.shape[0] - size + 1) for c in range(clean.shape[1] - size + 1)
+             if not bad[r : r + size, c : c + size].any()]
+    return np.array(crops)
+
+
+@pytest.mark.parametrize("kind", NODATA_KINDS)
+def test_statistics_come_from_valid_pixels_only(kind):
+    fitted = []
+    for fill in (-9999.0, 1e30):  # the values under no-data change: nothing else may
+        scene, clean, bad = nodata_scene(kind, fill=fill)
+        X, y, _ = scene.windows(5)
+        pe = PatchExtractor(3, standardize=True).fit(X)
+        pe_l2 = PatchExtractor(3, spectrum_norm="l2", standardize=True).fit(X)
+        ms = MeanSpectrum(normalize=True).fit(X)
+        fitted.append((pe.mean_, pe.scale_, pe_l2.mean_, pe_l2.scale_, pe.transform(X), ms.transform(X)))
+    crops = valid_crops(clean, bad, 5, 3)
+    assert 0 < len(crops) < (12 - 5 + 1) * (14 - 5 + 1)
+    pixels = crops.reshape(-1, 4)
+    np.testing.assert_allclose(fitted[0][0], pixels.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(fitted[0][1], pixels.std(0), rtol=1e-5)
+    unit = pixels / np.linalg.norm(pixels, axis=1, keepdims=True)
+    np.testing.assert_allclose(fitted[0][2], unit.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(fitted[0][3], unit.std(0), rtol=1e-5)
+    windows = valid_crops(clean, bad, 5, 5)
+    means = windows.mean(axis=(1, 2))
+    np.testing.assert_allclose(fitted[0][5], means / np.linalg.norm(means, axis=1, keepdims=True), rtol=1e-10)
+    for a, b in zip(*fitted, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", NODATA_KINDS)
+def test_extract_windows_on_a_bare_cube_follows_the_scene(kind):
+    from hyperspectral_cl.patches import nodata_pixels
+
+    scene, clean, bad = nodata_scene(kind)
+    entries = np.broadcast_to(bad[..., None], clean.shape)
+    filled = np.where(entries, -9999.0, clean)
+    cube = {"nan": np.where(entries, np.nan, clean), "masked": np.ma.masked_array(filled, entries),
+            "fill": filled}[kind]
+    nodata = -9999 if kind == "fill" else None
+    np.testing.assert_array_equal(nodata_pixels(cube, nodata), bad)
+    for border in ("valid", "reflect"):
+        got = extract_windows(cube, scene.targets, size=4, stride=2, border=border, nodata=nodata)
+        want = scene.windows(4, stride=2, border=border)
+        for u, v in zip(got, want, strict=True):
+            np.testing.assert_array_equal(u, v)
+
+
+def test_masked_or_nan_windows_are_refused_naming_the_rows(rng):
+    data = rng.random((6, 5, 5, 3))
+    data[1, 0, 0] = data[4, 2, 3, 1] = -9999.0  # fill values under the mask, one outside the 3 x 3 crop
+    mask = data == -9999.0
+    data.setflags(write=False)
+    mask.setflags(write=False)
+    masked = np.ma.masked_array(data, mask=mask)
+    message = r"X contains NaN or infinity in 2 of 6 windows \(rows 1, 4\); NaN marks no-data \(so do a masked"
+    for call in (lambda X: PatchExtractor(3, standardize=True).fit(X), lambda X: MeanSpectrum().fit(X),
+                 lambda X: PatchExtractor(3).fit(data).transform(X), lambda X: MeanSpectrum().fit(data).transform(X)):
+        for X in (masked, np.where(mask, np.nan, data)):
+            with pytest.raises(ValueError, match=message):
+                call(X)
+    assert (data[mask] == -9999.0).all() and mask.sum() == 4  # the inputs are untouched
+    # a masked array without masked entries is its data
+    clear = np.ma.masked_array(data, mask=np.zeros_like(mask))
+    np.testing.assert_array_equal(PatchExtractor(3, standardize=True).fit_transform(clear),
+                                  PatchExtractor(3, standardize=True).fit_transform(data))
+    np.testing.assert_array_equal(MeanSpectrum().fit_transform(clear), data.mean(axis=(1, 2)))

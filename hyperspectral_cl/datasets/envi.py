@@ -175,9 +175,11 @@ def load_envi(hdr_path, image=None, *, memmap=True, target_names=None):
     """Open an ENVI image cube as a :class:`Scene`.
 
     Uses the ``spectral`` package (optional extra ``io``). The header's
-    ``wavelength`` (converted to nm with ``wavelength units``) and ``bbl`` (bad
-    band list, 0 = bad) fill :attr:`Scene.wavelengths` and
-    :attr:`Scene.bad_bands`; the whole header goes to ``Scene.metadata['header']``.
+    ``wavelength`` (converted to nm with ``wavelength units``), ``bbl`` (bad
+    band list, 0 = bad) and ``data ignore value`` fill :attr:`Scene.wavelengths`,
+    :attr:`Scene.bad_bands` and :attr:`Scene.nodata` (windows touching those
+    pixels are left out, maps are NaN there); the whole header goes to
+    ``Scene.metadata['header']``.
 
     Parameters
     ----------
@@ -198,10 +200,9 @@ def load_envi(hdr_path, image=None, *, memmap=True, target_names=None):
     -------
     scene : Scene
         ``cube`` in the file's dtype and values: the ``reflectance scale
-        factor`` and ``data ignore value`` are not applied but recorded in
-        ``metadata`` (a memmap cannot be rescaled without reading it; divide
-        yourself, or mask the no-data value, before cutting windows, which
-        refuse NaN).
+        factor`` is not applied but recorded in ``metadata`` (a memmap cannot
+        be rescaled without reading it); the ``data ignore value`` is
+        recorded there too, and is the Scene's ``nodata``.
 
     Raises
     ------
@@ -245,4 +246,5 @@ def load_envi(hdr_path, image=None, *, memmap=True, target_names=None):
         target_names=list(target_names or []),
         bad_bands=bad_bands,
         metadata=metadata,
+        nodata=metadata.get("data ignore value"),
     )

@@ -4,7 +4,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..patches import extract_windows
+from .._validation import masked_as_nan
+from ..patches import check_nodata, extract_windows, nodata_pixels, windows_touching
 from ..sampling import UnlabeledPatches
 
 __all__ = ["Scene"]
@@ -18,13 +19,23 @@ class Scene:
     returns a Scene, and :meth:`windows` cuts it into the package's data contract
     ``(X, y, coords)``.
 
+    No-data: a pixel is no-data when any of its bands is NaN, is masked (a
+    numpy masked array given as ``cube`` is stored as a copy with NaN at its
+    masked entries: the values under the mask are never read) or equals the
+    declared fill value ``nodata``. :meth:`windows`, :meth:`labeled_windows`
+    and :meth:`unlabeled_patches` leave out the windows touching a no-data
+    pixel; :func:`~hyperspectral_cl.mapping.predict_map` gives NaN there;
+    :meth:`nodata_mask` shows the no-data pixels.
+
     Parameters
     ----------
     cube : ndarray of shape (height, width, n_bands)
         The image, channels-last. May be a read-only numpy memmap (see
-        :func:`load_envi`); it is never copied or modified by the Scene.
+        :func:`load_envi`); it is never copied or modified by the Scene (a
+        masked array is, see above).
     targets : ndarray of shape (height, width, n_targets) or None
         Per-pixel targets (e.g. abundances); 2-D targets become ``(h, w, 1)``.
+        A masked array's masked entries become NaN (an error in a window cut).
     wavelengths : ndarray of shape (n_bands,) or None
         Band centres in nanometres.
     target_names : list of str
@@ -36,6 +47,10 @@ class Scene:
         from an ENVI header's ``bbl`` (where 0 marks a bad band). None: unknown.
     metadata : dict
         Free-form provenance: source files, header fields, generator settings.
+    nodata : float or None
+        Fill value marking no-data pixels in the cube (e.g. -9999; a GeoTIFF's
+        nodata, an ENVI header's ``data ignore value``), compared in the cube's
+        dtype. None: only NaN and masked entries mark no-data.
     """
 
     cube: np.ndarray
@@ -45,13 +60,17 @@ class Scene:
     endmembers: np.ndarray = None
     bad_bands: np.ndarray = None
     metadata: dict = field(default_factory=dict)
+    nodata: float = None
 
     def __post_init__(self):
+        if isinstance(self.cube, np.ma.MaskedArray):  # the mask is no-data: never read the values under it
+            self.cube = masked_as_nan(self.cube)
         if np.ndim(self.cube) != 3:
             raise ValueError(f"cube must have shape (height, width, n_bands), got {np.shape(self.cube)}")
         n_bands = self.cube.shape[2]
         if self.targets is not None:
-            t = np.asarray(self.targets)
+            t = self.targets
+            t = np.asarray(masked_as_nan(t) if isinstance(t, np.ma.MaskedArray) else t)
             if t.ndim == 2:
                 t = t[:, :, None]
             if t.ndim != 3 or t.shape[:2] != self.cube.shape[:2]:
@@ -75,6 +94,7 @@ class Scene:
             if self.bad_bands.shape != (n_bands,):
                 raise ValueError(f"bad_bands must have shape ({n_bands},), got {self.bad_bands.shape}")
         self.metadata = dict(self.metadata)
+        self.nodata = check_nodata(self.nodata)
 
     @property
     def shape(self):
@@ -91,8 +111,21 @@ class Scene:
         """Number of targets (0 without targets)."""
         return 0 if self.targets is None else self.targets.shape[2]
 
-    def windows(self, size, stride=1, label="mean", positions=None, border="valid"):
+    def nodata_mask(self):
+        """Which pixels are no-data: NaN in some band (masked entries included) or equal to ``nodata``.
+
+        Returns
+        -------
+        ndarray of bool of shape (height, width)
+            True for no-data pixels. A memmap cube is read once, in blocks of rows.
+        """
+        return nodata_pixels(self.cube, self.nodata)
+
+    def windows(self, size, stride=1, label="mean", positions=None, border="valid", skip_nodata=True):
         """Square windows and their labels, in the package's data contract.
+
+        Windows touching a no-data pixel (see :meth:`nodata_mask`) are left
+        out, so training data never holds no-data.
 
         Parameters
         ----------
@@ -109,12 +142,19 @@ class Scene:
         border : {'valid', 'reflect'}, default='valid'
             ``'valid'``: windows wholly inside the scene. ``'reflect'``: a window
             centred on every pixel, the scene extended by symmetric reflection.
+        skip_nodata : bool, default=True
+            True: leave out the windows touching a no-data pixel (``X``, ``y``
+            and ``coords`` stay aligned, in grid or ``positions`` order; the
+            number left out is the grid size, or ``len(positions)``, minus
+            ``len(coords)``). False: such a window raises an error (for data
+            that must be complete).
 
         Returns
         -------
         X : ndarray of shape (n_windows, size, size, n_bands)
             A new array; for the regular grid it is built from a strided view
-            so that nothing else of that size is allocated.
+            so that nothing else of that size is allocated. Only the windows
+            free of no-data.
         y : ndarray of shape (n_windows, n_targets) or None
             float32 labels; None when the scene has no targets.
         coords : ndarray of shape (n_windows, 2)
@@ -126,23 +166,29 @@ class Scene:
         Raises
         ------
         ValueError
-            For NaN or inf in the windows, a size larger than the scene, a
-            stride < 1, an unknown ``label`` or ``border``, or out-of-range positions.
+            For inf in a window kept (inf is not a no-data marker), NaN in the
+            targets of a window kept, every window touching no-data, a window
+            touching no-data with ``skip_nodata=False``, a size larger than the
+            scene, a stride < 1, an unknown ``label`` or ``border``, or
+            out-of-range positions.
 
         See Also
         --------
         hyperspectral_cl.extract_windows : the same on a bare cube.
         """
         return extract_windows(
-            self.cube, self.targets, size=size, stride=stride, label=label, positions=positions, border=border
+            self.cube, self.targets, size=size, stride=stride, label=label, positions=positions, border=border,
+            nodata=self.nodata, skip_nodata=skip_nodata,
         )
 
-    def labeled_windows(self, pixels, size, values=None, label="center"):
+    def labeled_windows(self, pixels, size, values=None, label="center", skip_nodata=True):
         """Windows centred on labeled pixels (sparse labels: field samples, lab measurements).
 
         Together with :meth:`unlabeled_patches` this is the training set of
         semi-supervised training (``ContrastivePatchRegressor(semi_supervised=True)``):
         the few labeled windows as arrays, the rest of the scene as a pool.
+        Windows touching a no-data pixel (see :meth:`nodata_mask`) are left
+        out, with their labels.
 
         Parameters
         ----------
@@ -156,13 +202,18 @@ class Scene:
         label : {'center', 'mean'}, default='center'
             With ``values=None``: the target of the pixel itself, or the mean of
             the targets over its window.
+        skip_nodata : bool, default=True
+            True: leave out the windows touching no-data and their ``values``
+            (``coords`` tell which pixels remain: ``coords + size // 2``).
+            False: such a window raises an error.
 
         Returns
         -------
-        X : ndarray of shape (n, size, size, n_bands)
-        y : ndarray of shape (n, n_targets), float32
-        coords : ndarray of shape (n, 2)
-            Top-left corners (``pixels - size // 2``), for ``groups=``.
+        X : ndarray of shape (n_kept, size, size, n_bands)
+        y : ndarray of shape (n_kept, n_targets), float32
+        coords : ndarray of shape (n_kept, 2)
+            Top-left corners (``pixels - size // 2``) of the windows kept, in
+            the order of ``pixels``, for ``groups=``.
 
         Examples
         --------
@@ -177,12 +228,15 @@ class Scene:
             raise ValueError(f"pixels must have shape (n, 2) (row, column), got {pixels.shape}")
         corners = pixels - int(size) // 2
         X, y, coords = extract_windows(self.cube, self.targets if values is None else None, size=size,
-                                       label=label, positions=corners, border="reflect")
+                                       label=label, positions=corners, border="reflect", nodata=self.nodata,
+                                       skip_nodata=skip_nodata)
         if values is not None:
             y = np.asarray(values, dtype=np.float32)
             y = y[:, None] if y.ndim == 1 else y
             if y.shape[0] != len(pixels):
                 raise ValueError(f"values has {y.shape[0]} rows for {len(pixels)} pixels")
+            if len(coords) < len(corners):  # windows touching no-data were left out: so are their values
+                y = y[_kept(corners, coords)]
         elif y is None:
             raise ValueError("the scene has no targets: pass values=")
         return X, y, coords
@@ -195,15 +249,22 @@ class Scene:
         size : int
             Patch side (the one the network is trained on).
         exclude : array-like of bool of shape (height - size + 1, width - size + 1), default=None
-            Top-left corners never to draw (no-data regions, a test region).
+            Top-left corners never to draw (a test region). Windows touching a
+            no-data pixel (see :meth:`nodata_mask`) are never drawn either.
 
         Returns
         -------
         UnlabeledPatches
             Pass it as ``fit(..., unlabeled=pool)`` (in a Pipeline
-            ``net__unlabeled=pool``); memory stays at the cube plus a batch.
+            ``net__unlabeled=pool``); memory stays at the cube plus a batch
+            (the cube is read once to find its no-data pixels).
         """
-        return UnlabeledPatches(self.cube, size, exclude=exclude)
+        pool = UnlabeledPatches(self.cube, size, exclude=exclude)  # validates size and exclude first
+        pixels = self.nodata_mask()
+        if not pixels.any():
+            return pool
+        touching = windows_touching(pixels, pool.patch_size)
+        return UnlabeledPatches(self.cube, size, exclude=touching if pool.exclude is None else touching | pool.exclude)
 
     def crop(self, rows=slice(None), cols=slice(None)):
         """A sub-scene (views of the arrays, no copy).
@@ -245,3 +306,13 @@ class Scene:
             endmembers=None if self.endmembers is None else self.endmembers[keep],
             bad_bands=np.zeros(int(keep.sum()), dtype=bool),
         )
+
+
+def _kept(corners, coords):
+    """Which of ``corners`` (in order, repeats allowed) are among the ``coords`` kept from them."""
+    # a window's fate depends only on its pixels, so membership by value is exact
+    lo = corners.min(axis=0)
+    width = int(corners[:, 1].max() - lo[1]) + 1
+    corner_keys = (corners[:, 0] - lo[0]).astype(np.int64) * width + (corners[:, 1] - lo[1])
+    coord_keys = (coords[:, 0] - lo[0]).astype(np.int64) * width + (coords[:, 1] - lo[1])
+    return np.isin(corner_keys, coord_keys)
