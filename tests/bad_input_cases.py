@@ -20,7 +20,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 
-from hyperspectral_cl import ContrastivePatchRegressor, MeanSpectrum, PatchExtractor, TrainingDivergedError
+from hyperspectral_cl import ContrastivePatchRegressor, MeanSpectrum, PatchExtractor, Scene, TrainingDivergedError
 from hyperspectral_cl.losses import get_contrastive_loss, supcon_contrastive_loss
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad_inputs.md"
@@ -437,6 +437,17 @@ CASES = [
     Case(STATE, "ContrastivePatchRegressor().initialize()", "no data to size the network",
          dict, lambda: ContrastivePatchRegressor().initialize(),
          NotFittedError, "ContrastivePatchRegressor builds its network from the data: call fit(X, y)"),
+    # ---- no-data
+    Case(NONFINITE, "PatchExtractor(5).fit(X)", "a masked array, -9999 under the mask of one pixel of window 3",
+         lambda: dict(X=np.ma.masked_equal(with_value(windows(), -9999.0, index=3 * WIN * WIN * B + 5), -9999.0)),
+         lambda X: PatchExtractor(S).fit(X), ValueError, "X contains NaN or infinity in 1 of 16 windows (rows 3)"),
+    Case(NONFINITE, "Scene(cube, nodata=-9999).windows(5)", "a fill value in one pixel: windows touching it left out",
+         lambda: dict(cube=with_value(windows()[0], -9999.0, index=0)),
+         lambda cube: Scene(cube, nodata=-9999.0).windows(S, skip_nodata=True)[0], shape=(8, S, S, B)),
+    Case(NONFINITE, "Scene(cube, nodata=-9999).windows(5, skip_nodata=False)", "a fill value in one pixel",
+         lambda: dict(cube=with_value(windows()[0], -9999.0, index=0)),
+         lambda cube: Scene(cube, nodata=-9999.0).windows(S, skip_nodata=False),
+         ValueError, "the window with top-left corner (0, 0) touches no-data"),
     # ---- fit parameters, weights, divergence
     Case(FITPARAMS, "net.fit(X, y, max_epochs=20)", "a hyper-parameter passed to fit",
          XY, lambda X, y: net().fit(X, y, max_epochs=20),
