@@ -10,8 +10,9 @@ every row is trained on those same windows and scored on the same test windows.
 
 Rows:
 
-* ridge and PLS regression on the mean spectrum and on the L2-normalised mean spectrum (inner spatial
-  CV), which cannot use unlabeled data;
+* ridge and PLS regression on the mean spectrum and on the L2-normalised mean spectrum, ridge on the mean of
+  the L2-normalised pixels (the networks' built-in ridge map) and RBF kernel ridge (inner spatial CV), which
+  cannot use unlabeled data;
 * the default network (``spectrum_norm='l2'``, fitted with ``net__groups=coords``) without the
   contrastive term (``alpha=0``) and with it (its defaults: supervised contrastive on the labeled
   windows only);
@@ -46,8 +47,9 @@ from hyperspectral_cl.reproduce.models import classical_search
 from hyperspectral_cl.sampling import UnlabeledPatches
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CLASSICAL = ("ridge, mean spectrum", "ridge, L2-normalised mean spectrum", "PLS, mean spectrum",
-             "PLS, L2-normalised mean spectrum")
+CLASSICAL = ("ridge, mean spectrum", "ridge, L2-normalised mean spectrum", "ridge, mean of L2-normalised pixels",
+             "PLS, mean spectrum", "PLS, L2-normalised mean spectrum", "kernel ridge (RBF), mean spectrum",
+             "kernel ridge (RBF), mean of L2-normalised pixels")
 NETWORKS = {
     "network, no contrastive term": dict(alpha=0.0, augment=None),
     "network, supervised contrastive": {},
@@ -106,7 +108,12 @@ def report(df, preset, args):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out.with_suffix(".csv"), index=False)
-    summary = df.groupby(["dataset", "model", "n_labels"], sort=False)["r2"].agg(["mean", "std"]).reset_index()
+    order = [m for m in (*CLASSICAL, *NETWORKS) if m in set(df.model)] + sorted(set(df.model) - {*CLASSICAL, *NETWORKS})
+    df = df.assign(model=pd.Categorical(df.model, categories=order, ordered=True)).sort_values(["dataset", "model"],
+                                                                                               kind="stable")
+    summary = df.groupby(["dataset", "model", "n_labels"], sort=False, observed=True)["r2"].agg(
+        ["mean", "std"]).reset_index()
+    summary["model"] = summary["model"].astype(str)
     lines = [
         "## Learning curves: R² against the number of labeled windows (spatial split)", "",
         f"{datetime.date.today().isoformat()}; CPU ({cpu_name()}, {args.threads} threads); {versions()}.",
@@ -162,7 +169,7 @@ def plot(summary, path):
     for ax, dataset in zip(axes[0], datasets, strict=True):
         g = summary[summary.dataset == dataset]
         for model, gm in g.groupby("model", sort=False):
-            style = "--" if model.startswith(("ridge", "PLS")) else ":" if model.startswith("transductive") else "-"
+            style = "--" if model.startswith(("ridge", "PLS", "kernel")) else ":" if model.startswith("transductive") else "-"
             ax.errorbar(gm.n_labels, gm["mean"], yerr=gm["std"].fillna(0), label=model, ls=style, marker="o",
                         ms=3, capsize=2)
         ax.set_xscale("log")
@@ -193,12 +200,17 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=str(RESULTS / "learning_curves"))
+    parser.add_argument("--add-to", nargs="*", default=[],
+                        help="CSV files of earlier runs whose rows join this run's in the report (same settings)")
     args = parser.parse_args(argv)
     if args.quick:
         args.datasets, args.labels, args.seeds = ["synthetic"], [25, 100], 1
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=UserWarning)
     df, preset = run(args)
+    if args.add_to:  # e.g. rows added to a finished run; duplicates of (dataset, model, n, seed) keep the newest
+        df = pd.concat([*(pd.read_csv(path) for path in args.add_to), df], ignore_index=True)
+        df = df.drop_duplicates(["dataset", "model", "n_labels", "seed"], keep="last")
     report(df, preset, args)
     return 0
 
