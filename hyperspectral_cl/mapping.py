@@ -10,11 +10,14 @@ import the estimator.
 """
 
 from numbers import Integral
+from pathlib import Path
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from tqdm.auto import tqdm
 
 from ._validation import check_scalar
+from .datasets.raster import RasterWriter
 from .patches import BORDERS, NODATA_MARKERS, _nodata_flags, check_nodata, reflect_index, windows_touching
 
 __all__ = ["predict_map"]
@@ -51,8 +54,76 @@ def _index(start, stop, n, border):
     return reflect_index(np.arange(start, stop), n)
 
 
+class _MapArray:
+    """The map held in memory (``out=None``): rows of it are handed out as views."""
+
+    def __init__(self, height, width):
+        self.shape, self.map = (height, width), None
+
+    def rows(self, start, stop, pred):
+        if self.map is None:  # the number of targets and the dtype are known from the first prediction
+            dtype = np.result_type(pred.dtype, np.float32)
+            self.map = np.full(self.shape + pred.shape[1:], np.nan, dtype=dtype)
+        return self.map[start:stop]
+
+    def done(self, stop):
+        pass
+
+    def finish(self):
+        return self.map
+
+    def abort(self):
+        pass
+
+
+class _MapFile:
+    """The map streamed to a GeoTIFF (``out=path``): one block of rows in memory, written once complete."""
+
+    def __init__(self, path, height, width, like, options):
+        self.path, self.shape, self.like, self.options = Path(path), (height, width), like, dict(options or {})
+        self.writer = self.block = None
+        self.next_row = 0  # rows before it are written
+
+    def rows(self, start, stop, pred):
+        if self.writer is None:  # opened at the first prediction, which tells the band count and dtype
+            count = 1 if pred.ndim == 1 else pred.shape[1]
+            self.dtype, self.tail = np.result_type(pred.dtype, np.float32), pred.shape[1:]
+            self.writer = RasterWriter(self.path, *self.shape, count, self.dtype, like=self.like, **self.options)
+        if self.block is None:
+            self._write_nan(start)
+            self.block = np.full((stop - start, self.shape[1]) + self.tail, np.nan, dtype=self.dtype)
+        return self.block
+
+    def _write_nan(self, stop):
+        """Rows ``next_row .. stop - 1`` have no prediction: write NaN (the file's nodata), a tile at a time."""
+        step = self.writer.block_rows
+        for r in range(self.next_row, stop, step):
+            self.writer.write(np.full((min(step, stop - r), self.shape[1]) + self.tail, np.nan, dtype=self.dtype))
+        self.next_row = max(self.next_row, stop)
+
+    def done(self, stop):
+        if self.writer is None:  # nothing predicted yet: these rows are written as NaN once the file is open
+            return
+        if self.block is not None:
+            self.writer.write(self.block)
+            self.next_row += len(self.block)
+            self.block = None
+        self._write_nan(stop)
+
+    def finish(self):
+        if self.writer is None:
+            return None
+        self._write_nan(self.shape[0])
+        self.writer.close()
+        return self.path
+
+    def abort(self):
+        if self.writer is not None:
+            self.writer.abort()
+
+
 def predict_map(estimator, scene_or_cube, window_size=None, *, batch_size=4096, border="reflect",
-                input_layout="windows", nodata=None):
+                input_layout="windows", nodata=None, out=None, out_options=None, progress=False):
     """Predict a target map for a whole scene, one window per pixel, in bounded memory.
 
     The window of pixel ``(i, j)`` has its top-left corner at
@@ -72,7 +143,9 @@ def predict_map(estimator, scene_or_cube, window_size=None, *, batch_size=4096, 
     cube, the output map and one batch of windows (``batch_size x size x size x
     n_bands`` values) plus what the estimator allocates for that batch; all the
     windows of the scene are never held at once (for a 1000 x 1000 x 224 cube
-    and 5 x 5 windows that would be 22 GB in float32).
+    and 5 x 5 windows that would be 22 GB in float32). With ``out=`` the map
+    is not held either: only the block of rows being predicted, one row of
+    tiles waiting to be written and GDAL's block cache (64 MB at most).
 
     Parameters
     ----------
@@ -110,13 +183,30 @@ def predict_map(estimator, scene_or_cube, window_size=None, *, batch_size=4096, 
         Fill value marking no-data pixels (e.g. -9999), compared in the cube's
         dtype. None: the Scene's ``nodata`` (for a bare cube, only NaN and
         masked entries mark no-data).
+    out : str or path-like, default=None
+        Write the map to this GeoTIFF instead of returning it, while
+        predicting: each block of rows is written once predicted (through
+        :class:`~hyperspectral_cl.datasets.raster.RasterWriter`, a row of tiles
+        at a time), so the whole map is never in memory. The file gets the
+        Scene's ``crs`` and ``transform`` (none for a bare cube), one band per
+        target named after the Scene's ``target_names`` when they match (else
+        ``target_1``...), the Scene's ``nodata`` (else NaN) where the map would
+        be NaN; it is tiled and compressed. Needs rasterio (``pip install
+        hyperspectral-cl[io]``). The file appears only when complete.
+    out_options : dict, default=None
+        Keyword arguments of :class:`~hyperspectral_cl.datasets.raster.RasterWriter`
+        for ``out``: ``names`` (band descriptions), ``nodata``, ``crs``,
+        ``transform``, ``tile_size``, ``compress``.
+    progress : bool, default=False
+        Show a progress bar over the rows (tqdm, on stderr).
 
     Returns
     -------
     prediction_map : ndarray of shape (height, width, n_targets) or (height, width)
         A new float array (the prediction dtype, at least float32), 3-D when
         ``predict`` returns 2-D output, 2-D when it returns ``(n,)``; NaN where
-        the window touches no-data.
+        the window touches no-data. With ``out``: the path written
+        (``pathlib.Path``), whose bands hold the same values.
 
     Raises
     ------
@@ -154,6 +244,8 @@ def predict_map(estimator, scene_or_cube, window_size=None, *, batch_size=4096, 
     if input_layout not in ("windows", "patches"):
         raise ValueError(f"input_layout must be 'windows' or 'patches', got {input_layout!r}")
     check_scalar(batch_size, "batch_size", kind=Integral, min_val=1)
+    if out is None and out_options is not None:
+        raise ValueError("out_options applies to the file written with out=; pass out= too")
     if window_size is None:
         window_size = _infer_window_size(estimator, input_layout)
         if window_size is None:
@@ -179,7 +271,33 @@ def predict_map(estimator, scene_or_cube, window_size=None, *, batch_size=4096, 
         rows_per_batch = 1
         col_chunks = [(a, min(a + batch_size, n_cols)) for a in range(0, n_cols, batch_size)]
 
-    out = None
+    if out is None:
+        sink = _MapArray(h, w)
+    else:
+        like = scene_or_cube if hasattr(scene_or_cube, "cube") else None
+        sink = _MapFile(out, h, w, like, out_options)
+    bar = tqdm(total=h, unit="row", desc="predict_map", disable=not progress, leave=False)
+    try:
+        result = _predict_rows(estimator, cube, mask, nodata, size, c, border, input_layout, dtype, row_centres,
+                               col_centres, rows_per_batch, col_chunks, sink, bar)
+    except BaseException:
+        sink.abort()  # no half-written map file is left behind
+        raise
+    finally:
+        bar.close()
+    if result is None:
+        declared = "" if nodata is None else f"={nodata:g}"
+        raise ValueError(
+            f"every window of the {h} x {w} scene touches no-data ({NODATA_MARKERS}{declared}): nothing to "
+            f"predict; check the nodata value, and drop bands that are NaN everywhere"
+        )
+    return result
+
+
+def _predict_rows(estimator, cube, mask, nodata, size, c, border, input_layout, dtype, row_centres, col_centres,
+                  rows_per_batch, col_chunks, sink, bar):
+    """The prediction loop of :func:`predict_map`: batches of windows cut from slabs of rows, written to ``sink``."""
+    h, w, _ = cube.shape
     for ra in range(0, row_centres.size, rows_per_batch):
         rows = row_centres[ra : ra + rows_per_batch]
         row_index = _index(rows[0] - c, rows[-1] - c + size, h, border)
@@ -219,21 +337,16 @@ def predict_map(estimator, scene_or_cube, window_size=None, *, batch_size=4096, 
                     f"{type(estimator).__name__}.predict returned shape {pred.shape} for {n_valid} windows; "
                     f"expected ({n_valid},) or ({n_valid}, n_targets)"
                 )
-            if out is None:
-                out = np.full((h, w) + pred.shape[1:], np.nan, dtype=np.result_type(pred.dtype, np.float32))
-            block = out[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # a view: written in place
+            # a view of the map's rows (in memory, or the block about to be written): written in place
+            block = sink.rows(rows[0], rows[-1] + 1, pred)[:, cols[0] : cols[-1] + 1]
             if n_valid == nr * nc:
                 block[...] = pred.reshape((nr, nc) + pred.shape[1:])
             else:
                 block[valid] = pred
             del batch, slab, view, src, pred  # release before the next slab is cut
-    if out is None:
-        declared = "" if nodata is None else f"={nodata:g}"
-        raise ValueError(
-            f"every window of the {h} x {w} scene touches no-data ({NODATA_MARKERS}{declared}): nothing to "
-            f"predict; check the nodata value, and drop bands that are NaN everywhere"
-        )
-    return out
+        sink.done(rows[-1] + 1)
+        bar.update(rows[-1] + 1 - bar.n)
+    return sink.finish()
 
 
 def _slab_nodata(slab, mask, nodata):

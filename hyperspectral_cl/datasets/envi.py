@@ -7,13 +7,16 @@ with numpy alone; image cubes are opened by :func:`load_envi` with the field's
 ``spectral`` package (an optional extra: ``pip install hyperspectral-cl[io]``).
 """
 
+import math
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .scene import Scene
 
-__all__ = ["load_envi", "read_envi_header", "to_nanometres"]
+__all__ = ["envi_georeference", "load_envi", "read_envi_header", "to_nanometres"]
 
 # ENVI "data type" codes -> numpy kinds (byte order added from "byte order")
 ENVI_DTYPES = {
@@ -171,6 +174,109 @@ def _import_spectral():
     return envi
 
 
+def _is_wgs84(datum):
+    return re.sub(r"[-_\s]", "", datum).upper() == "WGS84"
+
+
+def _utm_epsg(zone, hemisphere, datum):
+    """EPSG code of a WGS 84 UTM zone, or None for another datum or an unreadable zone."""
+    if not _is_wgs84(datum):
+        return None
+    try:
+        zone = int(float(zone))
+    except ValueError:
+        return None
+    if not 1 <= zone <= 60 or hemisphere.lower() not in ("north", "south"):
+        return None
+    return (32600 if hemisphere.lower() == "north" else 32700) + zone
+
+
+def envi_georeference(header, path="the header"):
+    """Coordinate reference system and affine transform of an ENVI header's ``map info``.
+
+    Follows GDAL's reading of ENVI headers, so that a map lands where GIS
+    software shows the image: the reference pixel ``(x, y)`` of ``map info``
+    is 1-based (``1, 1`` is the top-left corner of the top-left pixel);
+    ``rotation=`` rotates the pixel axes (on a rotated grid GDAL, and this
+    function, offset the origin from the reference pixel by the unrotated
+    pixel sizes). The CRS is the
+    ``coordinate system string`` (WKT) when present; otherwise it is read from
+    ``map info`` for WGS 84 UTM zones (``'EPSG:326zz'``/``'EPSG:327zz'``) and
+    WGS 84 latitude/longitude (``'EPSG:4326'``); other projections give None
+    with a warning (:func:`load_raster` reads them through GDAL). An
+    ``Arbitrary`` map (ENVI's pixel grid) is no georeferencing: ``(None, None)``.
+
+    Parameters
+    ----------
+    header : dict
+        A header from :func:`read_envi_header`.
+    path : str or path-like
+        The header's file, for messages.
+
+    Returns
+    -------
+    crs : str or None
+    transform : affine.Affine or None
+        None without ``map info``, or when the ``affine`` package is missing
+        (then with a warning saying how to install it).
+    """
+    info = header.get("map info")
+    if not info:
+        return None, None
+    fields = [f.strip() for f in (info if isinstance(info, list) else str(info).strip("{}").split(","))]
+    if fields[0].lower() == "arbitrary":  # ENVI's "map" of an image without georeferencing: pixel coordinates
+        return None, None
+    options = dict(f.split("=", 1) for f in fields[7:] if "=" in f)
+    options = {k.strip().lower(): v.strip() for k, v in options.items()}
+    try:
+        ref_x, ref_y, easting, northing, size_x, size_y = (float(v) for v in fields[1:7])
+        rotation = math.radians(float(options.get("rotation", 0.0)))
+    except (ValueError, IndexError):
+        raise ValueError(
+            f"{path}: 'map info' must be {{projection, reference pixel x, y, easting, northing, pixel size x, y, "
+            f"...[, rotation=degrees]}} with numbers, got {{{', '.join(fields)}}}"
+        ) from None
+    cos, sin = math.cos(rotation), math.sin(rotation)
+    a, b, d, e = cos * size_x, sin * size_y, sin * size_x, -cos * size_y
+    # the reference pixel is 1-based: (1, 1) is the top-left corner of the grid. GDAL offsets the origin by
+    # the unrotated pixel sizes even on a rotated grid; doing the same puts maps where GIS software (which
+    # reads ENVI files through GDAL) shows the image
+    c = easting - (ref_x - 1) * size_x
+    f = northing + (ref_y - 1) * size_y
+
+    crs = None
+    wkt = header.get("coordinate system string")
+    if wkt:
+        # the header parser split the braced WKT on commas (and stripped the pieces): join them back
+        crs = (",".join(wkt) if isinstance(wkt, list) else str(wkt)).strip()
+    projection = fields[0].lower()
+    plain = [v for v in fields[7:] if "=" not in v]
+    if crs is None and projection == "utm" and len(plain) >= 3:
+        epsg = _utm_epsg(plain[0], plain[1], plain[2])
+        crs = None if epsg is None else f"EPSG:{epsg}"
+    elif crs is None and projection.startswith("geographic") and plain and _is_wgs84(plain[0]):
+        crs = "EPSG:4326"
+    if crs is None:
+        warnings.warn(
+            f"{path}: the coordinate system of 'map info' ({', '.join(fields[:1] + plain)}) is not one this reader "
+            f"knows (WGS 84 UTM or latitude/longitude, or a 'coordinate system string'): the scene's crs is None; "
+            f"load_raster reads the file through GDAL, which knows more",
+            UserWarning,
+            stacklevel=3,
+        )
+    try:
+        from affine import Affine
+    except ImportError:
+        warnings.warn(
+            f"{path} has 'map info', but the 'affine' package is missing: the scene's transform is None; "
+            f"install it with `pip install hyperspectral-cl[io]`",
+            UserWarning,
+            stacklevel=3,
+        )
+        return crs, None
+    return crs, Affine(a, b, c, d, e, f)
+
+
 def load_envi(hdr_path, image=None, *, memmap=True, target_names=None):
     """Open an ENVI image cube as a :class:`Scene`.
 
@@ -240,6 +346,7 @@ def load_envi(hdr_path, image=None, *, memmap=True, target_names=None):
     for key in ("reflectance scale factor", "data ignore value"):
         if key in header:
             metadata[key] = float(header[key])
+    crs, transform = envi_georeference(header, hdr_path)
     return Scene(
         cube=cube,
         wavelengths=wavelengths,
@@ -247,4 +354,6 @@ def load_envi(hdr_path, image=None, *, memmap=True, target_names=None):
         bad_bands=bad_bands,
         metadata=metadata,
         nodata=metadata.get("data ignore value"),
+        crs=crs,
+        transform=transform,
     )

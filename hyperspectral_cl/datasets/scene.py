@@ -7,6 +7,7 @@ import numpy as np
 from .._validation import masked_as_nan
 from ..patches import check_nodata, extract_windows, nodata_pixels, windows_touching
 from ..sampling import UnlabeledPatches
+from ._georef import as_crs, as_transform, shift_transform
 
 __all__ = ["Scene"]
 
@@ -51,6 +52,18 @@ class Scene:
         Fill value marking no-data pixels in the cube (e.g. -9999; a GeoTIFF's
         nodata, an ENVI header's ``data ignore value``), compared in the cube's
         dtype. None: only NaN and masked entries mark no-data.
+    crs : str, CRS object or None
+        Coordinate reference system of the map coordinates (a
+        ``rasterio.crs.CRS`` from :func:`load_raster`, or a string such as
+        ``'EPSG:32631'`` or WKT, as rasterio accepts). None: not georeferenced.
+    transform : affine.Affine or None
+        Pixel-to-map transform of pixel corners, as rasterio's: the map
+        coordinates of the top-left corner of pixel ``(row, col)`` are
+        ``transform * (col, row)`` (of its centre, ``transform * (col + 0.5,
+        row + 0.5)``). A sequence of 6 numbers ``(a, b, c, d, e, f)`` in
+        ``Affine`` order is converted (needs the ``affine`` package, installed
+        with rasterio). :meth:`crop` shifts it to the crop's corner. None: not
+        georeferenced (point labels can then only be given as row/col).
     """
 
     cube: np.ndarray
@@ -61,6 +74,8 @@ class Scene:
     bad_bands: np.ndarray = None
     metadata: dict = field(default_factory=dict)
     nodata: float = None
+    crs: object = None
+    transform: object = None
 
     def __post_init__(self):
         if isinstance(self.cube, np.ma.MaskedArray):  # the mask is no-data: never read the values under it
@@ -95,6 +110,8 @@ class Scene:
                 raise ValueError(f"bad_bands must have shape ({n_bands},), got {self.bad_bands.shape}")
         self.metadata = dict(self.metadata)
         self.nodata = check_nodata(self.nodata)
+        self.crs = as_crs(self.crs)
+        self.transform = as_transform(self.transform)
 
     @property
     def shape(self):
@@ -269,6 +286,9 @@ class Scene:
     def crop(self, rows=slice(None), cols=slice(None)):
         """A sub-scene (views of the arrays, no copy).
 
+        The ``transform`` is shifted so that the crop's pixels keep their map
+        coordinates; ``crs`` and the other metadata are kept.
+
         Parameters
         ----------
         rows, cols : slice
@@ -286,7 +306,9 @@ class Scene:
         cube = self.cube[rows, cols]
         if 0 in cube.shape[:2]:
             raise ValueError(f"the crop rows={rows}, cols={cols} of a {self.shape[:2]} scene is empty")
-        return replace(self, cube=cube, targets=targets)
+        row0 = rows.indices(self.shape[0])[0]
+        col0 = cols.indices(self.shape[1])[0]
+        return replace(self, cube=cube, targets=targets, transform=shift_transform(self.transform, row0, col0))
 
     def drop_bad_bands(self):
         """A Scene without the bands flagged in ``bad_bands`` (a copy of the kept bands).
