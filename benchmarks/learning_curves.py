@@ -168,10 +168,10 @@ def plot(summary, path):
     fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.8), squeeze=False)
     for ax, dataset in zip(axes[0], datasets, strict=True):
         g = summary[summary.dataset == dataset]
-        for model, gm in g.groupby("model", sort=False):
+        for i, (model, gm) in enumerate(g.groupby("model", sort=False)):
             style = "--" if model.startswith(("ridge", "PLS", "kernel")) else ":" if model.startswith("transductive") else "-"
             ax.errorbar(gm.n_labels, gm["mean"], yerr=gm["std"].fillna(0), label=model, ls=style, marker="o",
-                        ms=3, capsize=2)
+                        ms=3, capsize=2, color=plt.cm.tab20(i % 20))  # more rows than the default 10 colours
         ax.set_xscale("log")
         ax.set_xticks(sorted(g.n_labels.unique()), [str(n) for n in sorted(g.n_labels.unique())])
         ax.xaxis.set_minor_formatter(NullFormatter())
