@@ -77,7 +77,7 @@ def build_model(kind, cube, window, device, seed=0):
     rng = np.random.default_rng(seed)
     h, w, _ = cube.shape
     positions = np.c_[rng.integers(0, h - window, 2000), rng.integers(0, w - window, 2000)]
-    from hyperspectral_cl.patches import extract_windows
+    from hyperspectral_cl.windows import extract_windows
 
     X, _, _ = extract_windows(cube, None, size=window, positions=positions)
     y = np.c_[X.mean(axis=(1, 2, 3)), X[:, :, :, 0].mean(axis=(1, 2))]  # any smooth target will do

@@ -10,8 +10,9 @@ from .datasets import Scene, make_synthetic_scene
 from .estimator import ContrastivePatchRegressor, IncompatibleModelError, TrainingDivergedError
 from .mapping import predict_map
 from .model_selection import SpatialBlockSplit
-from .patches import MeanSpectrum, PatchExtractor, extract_windows
+from .patches import MeanSpectrum, PatchExtractor
 from .persistence import WeightsFileError, load_weights, save_weights
+from .windows import extract_windows
 
 __all__ = [
     "ContrastivePatchRegressor",

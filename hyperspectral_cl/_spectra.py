@@ -11,7 +11,8 @@ DEFAULT_RANGE_NM = (400.0, 2500.0)
 def default_wavelengths(n_bands=224):
     """An AVIRIS-like grid: ``n_bands`` band centres evenly spaced over 400-2500 nm.
 
-    The same grid as :func:`hyperspectral_cl.datasets.synthetic.default_wavelengths`.
+    Public as :func:`hyperspectral_cl.datasets.default_wavelengths` (the grid of
+    synthetic scenes); the transforms use it when no wavelengths are given.
     """
     return np.linspace(*DEFAULT_RANGE_NM, int(n_bands))
 

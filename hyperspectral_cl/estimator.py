@@ -7,7 +7,6 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from scipy.spatial.distance import pdist
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from skorch import NeuralNetRegressor
@@ -23,7 +22,7 @@ from ._version import __version__
 from .augment import make_augmentation
 from .backbones import get_backbone
 from .callbacks import EpochProgressBar, RestoreBestValidation, WarmupCosineLR, raised_by_callback
-from .losses import ContrastiveCriterion, get_contrastive_loss
+from .losses import ContrastiveCriterion, get_contrastive_loss, radius_from_quantile
 from .model_selection import near_windows, spatial_holdout
 from .network import RIDGE_MODES, SPECTRUM_NORMS, PatchNetwork
 from .sampling import LabeledUnlabeledBatchSampler
@@ -612,11 +611,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             self.y_mean_, self.y_scale_ = np.zeros(n_targets, np.float32), np.ones(n_targets, np.float32)
         if self.radius is not None:
             self.radius_ = float(self.radius)
-        else:
-            # quantile of pairwise distances on a fixed subsample (bounded cost, deterministic)
-            sub = y if len(y) <= 2000 else y[np.random.default_rng(0).choice(len(y), 2000, replace=False)]
-            pairs = pdist(sub.astype(np.float64))  # condensed i < j distances, no n x n x s array
-            self.radius_ = float(np.quantile(pairs, self.positive_fraction)) if pairs.size else 0.0
+        else:  # a quantile of the pairwise target distances (0 without a pair)
+            self.radius_ = float(radius_from_quantile(y, self.positive_fraction)) if len(y) > 1 else 0.0
 
     def _check_fit_data_known(self):
         if not hasattr(self, "n_bands_in_"):

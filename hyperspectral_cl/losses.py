@@ -17,9 +17,11 @@ Similarity is cosine similarity over a temperature ``tau``:
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.spatial.distance import pdist
 from torch import nn
 
-from ._validation import check_scalar, unknown_name_error
+from ._registry import Registry
+from ._validation import check_scalar
 
 __all__ = [
     "CONTRASTIVE_LOSSES",
@@ -27,10 +29,37 @@ __all__ = [
     "bce_contrastive_loss",
     "get_contrastive_loss",
     "paper_contrastive_loss",
+    "radius_from_quantile",
     "radius_positive_mask",
     "semi_supervised_positive_mask",
     "supcon_contrastive_loss",
 ]
+
+
+#: Pairwise target distances are taken over at most this many targets (a fixed subsample beyond).
+RADIUS_SUBSAMPLE = 2000
+
+
+def radius_from_quantile(targets, q):
+    """Radius (or radii) at quantile(s) ``q`` of the pairwise Euclidean distances between targets.
+
+    The data-driven radius (``q`` the share of pairs that are positives). Beyond
+    ``RADIUS_SUBSAMPLE`` targets, the distances are those of a fixed subsample
+    (seed 0): bounded cost, deterministic.
+
+    Parameters
+    ----------
+    targets : array-like of shape (n, n_targets), n >= 2
+    q : float or array-like of float in [0, 1]
+
+    Returns
+    -------
+    float64 scalar or ndarray, as ``numpy.quantile``
+    """
+    y = np.asarray(targets, dtype=np.float64)
+    if len(y) > RADIUS_SUBSAMPLE:
+        y = y[np.random.default_rng(0).choice(len(y), RADIUS_SUBSAMPLE, replace=False)]
+    return np.quantile(pdist(y), q)  # condensed i < j distances, no n x n x s array
 
 
 def radius_positive_mask(targets, radius):
@@ -278,13 +307,14 @@ def _paper_mean(features, targets, *, radius, temperature, positives=None):
 
 _paper_mean.__doc__ = "The paper's loss with positives averaged per anchor (``positive_reduction='mean'``)."
 
-#: Registry of contrastive losses by name; each is ``f(features, targets, *, radius, temperature)``.
-CONTRASTIVE_LOSSES = {
+_REGISTRY = Registry("contrastive loss", {
     "paper": paper_contrastive_loss,
     "paper-mean": _paper_mean,
     "supcon": supcon_contrastive_loss,
     "bce": bce_contrastive_loss,
-}
+})
+#: Registry of contrastive losses by name; each is ``f(features, targets, *, radius, temperature)``.
+CONTRASTIVE_LOSSES = _REGISTRY.entries
 
 
 def get_contrastive_loss(name_or_callable):
@@ -303,10 +333,7 @@ def get_contrastive_loss(name_or_callable):
     if callable(name_or_callable):
         return name_or_callable
     if isinstance(name_or_callable, str):
-        try:
-            return CONTRASTIVE_LOSSES[name_or_callable]
-        except KeyError:
-            raise unknown_name_error("contrastive loss", name_or_callable, CONTRASTIVE_LOSSES) from None
+        return _REGISTRY.get(name_or_callable)
     raise TypeError(
         f"contrastive must be a name ({', '.join(CONTRASTIVE_LOSSES)}) or a callable, "
         f"got {type(name_or_callable).__name__}"

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ._validation import check_scalar
 from .datasets.raster import RasterWriter
-from .patches import BORDERS, NODATA_MARKERS, _nodata_flags, check_nodata, reflect_index, windows_touching
+from .windows import BORDERS, NODATA_MARKERS, _nodata_flags, check_nodata, reflect_index, windows_touching
 
 __all__ = ["predict_map"]
 

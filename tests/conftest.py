@@ -9,6 +9,10 @@ import torch
 from hyperspectral_cl.datasets import make_synthetic_scene
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+#: measured illumination tables for atmospheric compensation
+MAT_TABLE = SHARED_DATA / "illumination" / "atmosIlluminationModel.mat"
+ASTM_TABLE = SHARED_DATA / "illumination" / "ASTMG173.csv"
+needs_tables = pytest.mark.skipif(not MAT_TABLE.is_file() or not ASTM_TABLE.is_file(), reason="../shared/data absent")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -53,9 +57,28 @@ def int_patches(n=16, b=8, s=5, seed=0):
     return torch.randint(-1000, 1000, (n, 1, b, s, s), generator=gen(seed)).to(torch.float64)
 
 
+def erased_bands(out, fill):
+    """(N, B) bool: bands equal to ``fill`` in every pixel of the sample."""
+    return (out == fill).all(dim=-1).all(dim=-1)[:, 0]
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def tiny_truth(rng):
+    """A 4 x 6 scene as MATLAB unmixing files store it: ``(cube, A, M, Y, A_flat)``.
+
+    The cube (4, 6, 5), abundances A (4, 6, 3) on the simplex, endmembers M (5, 3), and the
+    bands x pixels matrices Y and A_flat in MATLAB's column-major pixel order.
+    """
+    cube = rng.random((4, 6, 5))  # non-square on purpose: a C/F mix-up cannot pass
+    A = rng.dirichlet(np.ones(3), size=(4, 6))
+    M = rng.random((5, 3))
+    Y = cube.reshape(24, 5, order="F").T  # MATLAB bands x pixels, column-major
+    return cube, A, M, Y, A.reshape(24, 3, order="F").T
 
 
 NODATA_KINDS = ("nan", "masked", "fill")

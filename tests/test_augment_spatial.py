@@ -1,4 +1,4 @@
-"""Spatial augmentations: invariants and agreement with per-sample scipy/numpy references."""
+"""augment/spatial.py: invariants and agreement with per-sample scipy/numpy references."""
 
 from functools import partial
 
@@ -8,7 +8,7 @@ import torch
 from conftest import gen, int_patches, random_patches
 from scipy import ndimage
 
-from hyperspectral_cl.augment import ElasticDeformation, RandomRotation, RandomTranslation
+from hyperspectral_cl.augment import ElasticDeformation, RandomFlip, RandomRotation, RandomTranslation
 
 patches = partial(random_patches, b=6, dtype=torch.float64)
 int_patches = partial(int_patches, b=6)
@@ -284,3 +284,80 @@ def test_translation_zero_shift_is_identity():
 def test_translation_bad_params(kwargs, name):
     with pytest.raises((ValueError, TypeError), match=name):
         RandomTranslation(**kwargs)(patches(2), generator=gen(0))
+
+
+# --------------------------------------------------------------------------- #
+# RandomFlip
+# --------------------------------------------------------------------------- #
+def test_flip_horizontal_only():
+    x = random_patches(8, s=5)
+    out = RandomFlip(p=1.0, horizontal=True, vertical=False)(x, generator=gen(0))
+    assert torch.equal(out, x.flip(-1))
+
+
+def test_flip_vertical_only():
+    x = random_patches(8, s=5)
+    out = RandomFlip(p=1.0, horizontal=False, vertical=True)(x, generator=gen(0))
+    assert torch.equal(out, x.flip(-2))
+
+
+def test_flip_both_twice_is_identity():
+    x = random_patches(8, s=4)
+    t = RandomFlip(p=1.0)
+    once = t(x, generator=gen(0))
+    assert torch.equal(once, x.flip(-1).flip(-2))
+    assert torch.equal(t(once, generator=gen(1)), x)
+
+
+def test_flip_disabled_or_p_zero_is_identity():
+    x = random_patches(8)
+    assert torch.equal(RandomFlip(p=0.0)(x, generator=gen(0)), x)
+    assert torch.equal(RandomFlip(p=1.0, horizontal=False, vertical=False)(x, generator=gen(0)), x)
+
+
+def test_flip_each_sample_is_one_of_four_flips_and_all_occur():
+    x = random_patches(200, b=3, s=4)
+    out = RandomFlip(p=0.5)(x, generator=gen(3))
+    candidates = [x, x.flip(-1), x.flip(-2), x.flip(-1).flip(-2)]
+    seen = set()
+    for i in range(x.shape[0]):
+        matches = [k for k, c in enumerate(candidates) if torch.equal(out[i], c[i])]
+        assert matches, f"sample {i} is not a flip of its input"
+        seen.add(matches[0])
+    assert seen == {0, 1, 2, 3}
+
+
+def test_flip_preserves_patch_means():
+    # integer-valued floats: every sum is exact whatever the order
+    g = gen(0)
+    x = torch.randint(-50, 50, (64, 1, 6, 5, 5), generator=g).to(torch.float64)
+    out = RandomFlip(p=0.5)(x, generator=gen(1))
+    assert not torch.equal(out, x)
+    assert torch.equal(out.mean(dim=(1, 2, 3, 4)), x.mean(dim=(1, 2, 3, 4)))
+    # and per band: the same multiset of pixel values
+    a = out.reshape(64, 6, -1).sort(dim=-1).values
+    b = x.reshape(64, 6, -1).sort(dim=-1).values
+    assert torch.equal(a, b)
+
+
+def test_flip_odd_size_keeps_centre_pixel():
+    x = random_patches(32, s=5)
+    out = RandomFlip(p=0.5)(x, generator=gen(0))
+    assert torch.equal(out[..., 2, 2], x[..., 2, 2])
+
+
+def test_flip_disabled_axis_keeps_random_stream():
+    # the draw for a disabled axis still happens: the vertical decisions are the same
+    x = random_patches(64, s=4)
+    both = RandomFlip(p=0.5)(x, generator=gen(5))
+    vert = RandomFlip(p=0.5, horizontal=False)(x, generator=gen(5))
+    for i in range(64):
+        v_flipped = torch.equal(vert[i], x[i].flip(-2)) and not torch.equal(x[i], x[i].flip(-2))
+        if v_flipped:
+            assert torch.equal(both[i], x[i].flip(-2)) or torch.equal(both[i], x[i].flip(-1).flip(-2))
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.5, float("nan")])
+def test_flip_bad_p(p):
+    with pytest.raises(ValueError, match="p"):
+        RandomFlip(p=p)(random_patches(2), generator=gen(0))

@@ -1,21 +1,34 @@
-"""Spectral augmentations: invariants and agreement with naive per-sample numpy references."""
+"""augment/spectral.py: invariants and agreement with naive per-sample numpy references.
+
+Hapke scattering and atmospheric compensation are also checked against
+independent numpy models of the physics.
+"""
 
 from functools import partial
 
 import numpy as np
 import pytest
 import torch
-from conftest import gen, int_patches, random_patches
+from conftest import ASTM_TABLE, MAT_TABLE, erased_bands, gen, int_patches, needs_tables, random_patches
+from scipy.io import loadmat
+from scipy.optimize import brentq
 from scipy.spatial import cKDTree
 
+from hyperspectral_cl._spectra import default_wavelengths
 from hyperspectral_cl.augment import (
+    AtmosphericCompensation,
+    BandErasure,
     BandPermutation,
     ElasticDistortion,
+    HapkeScattering,
     NeighbourMixing,
     SpectralFlip,
     SpectralShift,
+    hapke_albedo,
+    hapke_reflectance,
+    load_illumination,
+    parametric_illumination,
 )
-from hyperspectral_cl.augment._functional import smooth_noise
 
 patches = partial(random_patches, b=12, dtype=torch.float64)
 int_patches = partial(int_patches, b=12)
@@ -190,18 +203,6 @@ def test_elastic_distortion_matches_reference():
     np.testing.assert_allclose(out.numpy(), ref_elastic(x, d), rtol=1e-12, atol=1e-12)
 
 
-def test_elastic_distortion_field_statistics():
-    # the displacement field has std alpha and is smooth at the scale sigma
-    x = torch.zeros(1, dtype=torch.float64)
-    d = 3.0 * smooth_noise((4000,), (60,), 5.0, x, gen(0))
-    assert abs(d.std().item() - 3.0) < 0.1
-    assert abs(d.mean().item()) < 0.1
-    lag1 = torch.corrcoef(torch.stack([d[:, :-1].reshape(-1), d[:, 1:].reshape(-1)]))[0, 1].item()
-    assert lag1 > 0.95  # neighbouring bands move together
-    far = torch.corrcoef(torch.stack([d[:, :-30].reshape(-1), d[:, 30:].reshape(-1)]))[0, 1].item()
-    assert abs(far) < 0.05
-
-
 def test_elastic_distortion_is_a_warp():
     # on a ramp x[b] = b the output is the (clamped) sampling position itself: b + d(b)
     ramp = torch.arange(30, dtype=torch.float64).view(1, 1, 30, 1, 1).repeat(50, 1, 1, 2, 2)
@@ -315,3 +316,337 @@ def test_elastic_distortion_bad_params(kwargs):
 def test_spectral_flip_bad_p():
     with pytest.raises(ValueError, match="p"):
         SpectralFlip(p=2.0)(patches(2), generator=gen(0))
+
+
+# --------------------------------------------------------------------------- #
+# BandErasure
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize(
+    ("min_fraction", "max_fraction", "fill", "b"),
+    [(0.05, 0.25, 0.0, 40), (0.1, 0.3, -1.0, 23), (0.0, 0.0, 0.0, 10), (0.0, 0.1, 0.5, 7), (1.0, 1.0, 0.0, 6)],
+)
+def test_band_erasure_single_contiguous_run(min_fraction, max_fraction, fill, b):
+    x = random_patches(300, b=b, s=3) + 1.0  # values in [1, 2): none equals fill
+    t = BandErasure(min_fraction=min_fraction, max_fraction=max_fraction, fill=fill)
+    out = t(x, generator=gen(0))
+    erased = erased_bands(out, fill)
+    lo = max(1, round(min_fraction * b))
+    hi = max(1, round(max_fraction * b))
+    for i in range(x.shape[0]):
+        idx = erased[i].nonzero()[:, 0].tolist()
+        assert idx, f"sample {i}: no band erased"
+        assert idx == list(range(idx[0], idx[-1] + 1)), f"sample {i}: run not contiguous {idx}"
+        assert lo <= len(idx) <= hi
+        # every pixel of an erased band is fill; every other band untouched
+        assert (out[i, :, idx] == fill).all()
+        keep = ~erased[i]
+        assert torch.equal(out[i, :, keep], x[i, :, keep])
+
+
+def test_band_erasure_fixed_fraction():
+    x = random_patches(500, b=40, s=2) + 1.0
+    out = BandErasure(min_fraction=0.25, max_fraction=0.25)(x, generator=gen(0))
+    erased = erased_bands(out, 0.0)
+    assert (erased.sum(dim=1) == 10).all()
+    # the start is uniform over all 31 positions: both extremes occur
+    starts = erased.float().argmax(dim=1)
+    assert int(starts.min()) == 0
+    assert int(starts.max()) == 30
+    assert len(set(starts.tolist())) == 31
+
+
+def test_band_erasure_mean_fraction():
+    x = random_patches(2000, b=100, s=1) + 1.0
+    out = BandErasure(min_fraction=0.1, max_fraction=0.3)(x, generator=gen(0))
+    frac = erased_bands(out, 0.0).double().mean(dim=1)
+    assert abs(frac.mean().item() - 0.2) < 0.01
+    assert frac.min().item() >= 0.1 and frac.max().item() <= 0.3
+
+
+def test_band_erasure_covers_every_band():
+    x = random_patches(500, b=12, s=2) + 1.0
+    out = BandErasure(min_fraction=0.1, max_fraction=0.2)(x, generator=gen(0))
+    assert erased_bands(out, 0.0).any(dim=0).all()
+
+
+def test_band_erasure_single_band():
+    x = random_patches(5, b=1, s=3) + 1.0
+    out = BandErasure()(x, generator=gen(0))
+    assert (out == 0.0).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"min_fraction": -0.1},
+        {"min_fraction": 0.5, "max_fraction": 0.2},
+        {"max_fraction": 1.5},
+        {"fill": float("nan")},
+    ],
+)
+def test_band_erasure_bad_params(kwargs):
+    with pytest.raises(ValueError):
+        BandErasure(**kwargs)(random_patches(2), generator=gen(0))
+
+
+def test_band_erasure_non_numeric_fill():
+    with pytest.raises(TypeError, match="fill"):
+        BandErasure(fill="zero")(random_patches(2), generator=gen(0))
+
+
+# --------------------------------------------------------------------------- #
+# Hapke scattering and atmospheric compensation: reflectance in, physical models out
+# --------------------------------------------------------------------------- #
+def reflectance(n=8, b=10, s=3, *, dtype=torch.float64, seed=0, low=0.01, high=0.95):
+    g = torch.Generator().manual_seed(seed)
+    return (low + (high - low) * torch.rand(n, 1, b, s, s, generator=g, dtype=torch.float64)).to(dtype)
+
+
+def wild(n=8, b=10, s=3, *, dtype=torch.float64, seed=0):
+    """Values far outside reflectance: negative, zero, above 1, large."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 1, b, s, s, generator=g, dtype=torch.float64) * 3
+    x.view(-1)[:5] = torch.tensor([0.0, -1e6, 1e6, 1.0, 2.0], dtype=torch.float64)
+    return x.to(dtype)
+
+
+class Recorder:
+    """Wrap a transform's _transform to record the per-sample parameters it was given."""
+
+    def __init__(self, transform):
+        self.calls = []
+        original = transform._transform
+
+        def spy(x, *args, **kwargs):
+            self.calls.append(args)
+            return original(x, *args, **kwargs)
+
+        transform._transform = spy
+
+
+# --------------------------------------------------------------------------- #
+# Hapke: an independent numpy version (H-function form, numeric inversion)
+# --------------------------------------------------------------------------- #
+def np_hapke(w, inc_deg, emi_deg):
+    mu0, mu = np.cos(np.deg2rad(inc_deg)), np.cos(np.deg2rad(emi_deg))
+
+    def h(xx):
+        return (1 + 2 * xx) / (1 + 2 * xx * np.sqrt(1 - w))
+
+    return w / (4 * (mu0 + mu)) * h(mu0) * h(mu)
+
+
+def np_albedo(r, inc_deg, emi_deg):
+    top = np_hapke(1.0, inc_deg, emi_deg)
+    if r <= 0:
+        return 0.0
+    if r >= top:
+        return 1.0
+    return brentq(lambda w: np_hapke(w, inc_deg, emi_deg) - r, 0.0, 1.0, xtol=1e-15, rtol=1e-15)
+
+
+def test_hapke_closed_form_matches_numeric_inversion():
+    r = torch.linspace(0.0, 1.05, 43, dtype=torch.float64)
+    for inc, emi in [(30, 30), (0, 60), (75, 10)]:
+        w = hapke_albedo(r, inc, emi)
+        expected = np.array([np_albedo(v, inc, emi) for v in r.numpy()])
+        np.testing.assert_allclose(w.numpy(), expected, atol=1e-10)
+        # a round trip inside the model's range; above it, the brightest (w = 1) surface
+        top = np_hapke(1.0, inc, emi)
+        np.testing.assert_allclose(hapke_reflectance(w, inc, emi).numpy(), np.minimum(r.numpy(), top), atol=1e-12)
+
+
+def test_hapke_reflectance_known_values():
+    # w = 1 at normal incidence and emission: (1/8) * 3 * 3 = 9/8; w = 0 reflects nothing
+    assert hapke_reflectance(torch.tensor(1.0, dtype=torch.float64), 0.0, 0.0).item() == pytest.approx(9 / 8)
+    assert hapke_reflectance(torch.tensor(0.0, dtype=torch.float64), 40.0, 20.0).item() == 0.0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("make", [reflectance, wild])
+def test_hapke_at_reference_geometry_returns_input_exactly(dtype, make):
+    x = make(dtype=dtype)
+    for ref in [(30.0, 30.0), (0.0, 45.0), (70.0, 5.0)]:
+        t = HapkeScattering(incidence=ref[0], emission=ref[1], min_angle=0.0, max_angle=80.0)
+        n = x.shape[0]
+        out = t._transform(x, torch.full((n,), ref[0], dtype=dtype), torch.full((n,), ref[1], dtype=dtype))
+        assert torch.equal(out, x)
+    # and through the random path: both angles drawn in [30, 30]
+    assert torch.equal(HapkeScattering(min_angle=30.0, max_angle=30.0)(x, generator=gen(0)), x)
+
+
+def test_hapke_at_reference_geometry_with_band_stats_returns_input_exactly():
+    x = wild()
+    mean, scale = np.linspace(0.1, 0.5, 10), np.linspace(0.05, 0.2, 10)
+    t = HapkeScattering(min_angle=30.0, max_angle=30.0, band_mean=mean, band_scale=scale)
+    assert torch.equal(t(x, generator=gen(0)), x)
+
+
+def test_hapke_matches_independent_numpy_model():
+    x = reflectance(4, b=5, s=2, low=0.0, high=1.0)
+    rec = HapkeScattering(incidence=25.0, emission=35.0, max_angle=70.0)
+    spy = Recorder(rec)
+    out = rec(x, generator=gen(3))
+    inc, emi = (a.numpy() for a in spy.calls[0][:2])
+    expected = np.empty(x.shape)
+    for i in range(4):
+        for idx in np.ndindex(x.shape[1:]):
+            w = np_albedo(float(x[(i, *idx)]), 25.0, 35.0)
+            expected[(i, *idx)] = np_hapke(w, inc[i], emi[i])
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_hapke_draws_incidence_and_emission_independently():
+    t = HapkeScattering(min_angle=10.0, max_angle=50.0)
+    spy = Recorder(t)
+    t(reflectance(2000, b=2, s=1), generator=gen(0))
+    inc, emi = (a.numpy() for a in spy.calls[0][:2])
+    assert inc.min() >= 10 and inc.max() <= 50 and emi.min() >= 10 and emi.max() <= 50
+    assert abs(np.corrcoef(inc, emi)[0, 1]) < 0.1
+    assert np.mean(np.abs(inc - emi)) > 5
+
+
+def test_hapke_brightens_dark_surfaces_more_at_grazing_geometry():
+    # the multiple-scattering term: the relative change depends on the albedo
+    x = torch.tensor([0.02, 0.2, 0.6], dtype=torch.float64).view(1, 1, 3, 1, 1)
+    out = HapkeScattering()._transform(x, torch.tensor([60.0], dtype=torch.float64), torch.tensor([60.0], dtype=torch.float64))
+    ratio = (out / x).flatten()
+    assert (ratio > 1).all()
+    assert ratio[0] > ratio[1] > ratio[2]
+
+
+def test_hapke_out_of_domain_values_are_scaled_by_finite_factors():
+    x = torch.tensor([-5.0, -0.1, 0.0, 3.0, 1e6], dtype=torch.float64).view(1, 1, 5, 1, 1)
+    t = HapkeScattering()
+    inc, emi = torch.tensor([10.0], dtype=torch.float64), torch.tensor([50.0], dtype=torch.float64)
+    out = t._transform(x, inc, emi).flatten()
+    assert torch.isfinite(out).all()
+    mu = np.cos(np.deg2rad([30.0, 30.0, 10.0, 50.0]))
+    black = (mu[0] + mu[1]) / (mu[2] + mu[3])  # w = 0: Lommel-Seeliger ratio
+    white = float(hapke_reflectance(torch.tensor(1.0, dtype=torch.float64), 10.0, 50.0) / hapke_reflectance(torch.tensor(1.0, dtype=torch.float64)))
+    np.testing.assert_allclose(out[:2].numpy(), np.array([-5.0, -0.1]) * black, rtol=1e-12)
+    assert out[2].item() == 0.0
+    np.testing.assert_allclose(out[3:].numpy(), np.array([3.0, 1e6]) * white, rtol=1e-12)
+
+
+def test_hapke_with_band_stats_works_on_reflectance():
+    r = reflectance(6, b=10)
+    mean = r.mean(dim=(0, 1, 3, 4)).numpy()
+    scale = r.std(dim=(0, 1, 3, 4)).numpy()
+    z = (r - torch.as_tensor(mean).view(1, 1, -1, 1, 1)) / torch.as_tensor(scale).view(1, 1, -1, 1, 1)
+    out_r = HapkeScattering()(r, generator=gen(0))
+    out_z = HapkeScattering(band_mean=mean, band_scale=scale)(z, generator=gen(0))
+    back = out_z * torch.as_tensor(scale).view(1, 1, -1, 1, 1) + torch.as_tensor(mean).view(1, 1, -1, 1, 1)
+    np.testing.assert_allclose(back.numpy(), out_r.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"incidence": -1.0}, "incidence"),
+        ({"emission": 95.0}, "emission"),
+        ({"max_angle": 90.0}, "max_angle"),
+        ({"min_angle": 40.0, "max_angle": 20.0}, "max_angle"),
+        ({"band_mean": [0.0, 1.0]}, "band_mean"),
+        ({"band_scale": 0.0}, "band_scale"),
+        ({"band_scale": np.full(10, np.nan)}, "band_scale"),
+    ],
+)
+def test_hapke_bad_params(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        HapkeScattering(**kwargs)(reflectance(2), generator=gen(0))
+
+
+# --------------------------------------------------------------------------- #
+# atmospheric compensation
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("make", [reflectance, wild])
+def test_atmospheric_angle_zero_returns_input_exactly(dtype, make):
+    x = make(dtype=dtype)
+    assert torch.equal(AtmosphericCompensation(max_angle=0.0)(x, generator=gen(0)), x)
+    stats = {"band_mean": np.linspace(0.1, 0.5, 10), "band_scale": np.linspace(0.05, 0.2, 10)}
+    assert torch.equal(AtmosphericCompensation(max_angle=0.0, **stats)(x, generator=gen(0)), x)
+
+
+def expected_atmospheric(x, angles, e_sun, e_sky):
+    e_sky = e_sky + 1e-9 * np.max(e_sun + e_sky)
+    factor = (e_sun[None] * np.cos(np.deg2rad(angles))[:, None] + e_sky[None]) / (e_sun + e_sky)[None]
+    return x.numpy() * factor[:, None, :, None, None]
+
+
+def test_atmospheric_matches_formula_with_parametric_model():
+    x = reflectance(16, b=30)
+    t = AtmosphericCompensation()
+    spy = Recorder(t)
+    out = t(x, generator=gen(0))
+    angles = spy.calls[0][0].numpy()
+    assert angles.min() >= 0 and angles.max() <= 81 and angles.std() > 10
+    e_sun, e_sky = parametric_illumination().at(default_wavelengths(30))
+    np.testing.assert_allclose(out.numpy(), expected_atmospheric(x, angles, e_sun, e_sky), rtol=1e-12)
+
+
+def test_atmospheric_factor_between_cos_and_one_and_bluer_bands_dim_least():
+    wl = np.array([420.0, 480.0, 550.0, 650.0, 860.0, 1050.0, 1650.0, 2200.0])
+    x = torch.ones(50, 1, wl.size, 1, 1, dtype=torch.float64)
+    t = AtmosphericCompensation(min_angle=20.0, max_angle=80.0, wavelengths=wl)
+    spy = Recorder(t)
+    out = t(x, generator=gen(0))[:, 0, :, 0, 0]
+    cos = torch.cos(torch.deg2rad(spy.calls[0][0]))[:, None]
+    assert ((out >= cos - 1e-12) & (out < 1)).all()
+    # skylight is relatively strongest in the blue: the factor falls from 420 to 1050 nm
+    assert (out[:, :6].diff(dim=1) < 0).all()
+
+
+def test_atmospheric_with_band_stats_works_on_reflectance():
+    r = reflectance(6, b=10)
+    mean, scale = np.linspace(0.2, 0.6, 10), np.linspace(0.1, 0.3, 10)
+    z = (r - torch.as_tensor(mean).view(1, 1, -1, 1, 1)) / torch.as_tensor(scale).view(1, 1, -1, 1, 1)
+    out_r = AtmosphericCompensation()(r, generator=gen(0))
+    out_z = AtmosphericCompensation(band_mean=mean, band_scale=scale)(z, generator=gen(0))
+    back = out_z * torch.as_tensor(scale).view(1, 1, -1, 1, 1) + torch.as_tensor(mean).view(1, 1, -1, 1, 1)
+    np.testing.assert_allclose(back.numpy(), out_r.numpy(), atol=1e-12)
+
+
+@pytest.mark.shared_data
+@needs_tables
+@pytest.mark.parametrize("table", [MAT_TABLE, ASTM_TABLE], ids=["borsoi_mat", "astm_g173"])
+def test_atmospheric_with_measured_tables(table):
+    wl = np.linspace(401.0, 889.0, 20)  # Samson's grid, inside both tables
+    x = reflectance(12, b=20)
+    t = AtmosphericCompensation(illumination=str(table), wavelengths=wl)
+    spy = Recorder(t)
+    out = t(x, generator=gen(0))
+    if table.suffix == ".mat":
+        m = loadmat(table)
+        grid = m["wavelength_nm"].ravel().astype(float)
+        e_sun = np.interp(wl, grid, m["Esun_direct_light"].ravel())
+        e_sky = np.interp(wl, grid, m["Esky_diffuse_light"].ravel())
+    else:
+        data = np.loadtxt(table, delimiter=",", skiprows=2)
+        e_sun = np.interp(wl, data[:, 0], data[:, 3])
+        e_sky = np.interp(wl, data[:, 0], np.clip(data[:, 2] - data[:, 3] * np.cos(np.deg2rad(48.19 - 37.0)), 0, None))
+    np.testing.assert_allclose(out.numpy(), expected_atmospheric(x, spy.calls[0][0].numpy(), e_sun, e_sky), rtol=1e-12)
+    assert torch.equal(AtmosphericCompensation(max_angle=0.0, illumination=table, wavelengths=wl)(x, generator=gen(0)), x)
+
+
+def test_atmospheric_bad_params(tmp_path):
+    x = reflectance(2, b=10)
+    with pytest.raises(ValueError, match="wavelengths has 5 values"):
+        AtmosphericCompensation(wavelengths=np.linspace(400, 900, 5))(x, generator=gen(0))
+    with pytest.raises(ValueError, match="wavelengths"):
+        AtmosphericCompensation(wavelengths=-np.ones(10))(x, generator=gen(0))
+    with pytest.raises(ValueError, match="max_angle"):
+        AtmosphericCompensation(max_angle=91.0)(x, generator=gen(0))
+    with pytest.raises(TypeError, match="illumination"):
+        AtmosphericCompensation(illumination=3)(x, generator=gen(0))
+    with pytest.raises(FileNotFoundError, match="illumination"):
+        AtmosphericCompensation(illumination=str(tmp_path / "missing.mat"))(x, generator=gen(0))
+    bad = tmp_path / "table.txt"
+    bad.write_text("1,2,3\n")
+    with pytest.raises(ValueError, match=r"\.mat or \.csv"):
+        AtmosphericCompensation(illumination=bad)(x, generator=gen(0))
+    csv = tmp_path / "table.csv"
+    csv.write_text("wavelength,sun,sky\n400,1,1\n500,1,1\n")
+    with pytest.raises(ValueError, match="direct, diffuse"):
+        load_illumination(csv)

@@ -5,7 +5,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_net_params
+from conftest import gen, tiny_net_params
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
@@ -15,7 +15,14 @@ from skorch.dataset import ValidSplit
 
 from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor, TrainingDivergedError
 from hyperspectral_cl._torch_utils import frozen_batchnorm_stats
-from hyperspectral_cl.augment import AtmosphericCompensation, HapkeScattering, RandomFlip
+from hyperspectral_cl.augment import (
+    AUGMENTATIONS,
+    AtmosphericCompensation,
+    HapkeScattering,
+    RandomFlip,
+    SpectralShift,
+    make_augmentation,
+)
 from hyperspectral_cl.backbones import Backbone
 from hyperspectral_cl.estimator import OverlappingValidationWarning
 from hyperspectral_cl.losses import ContrastiveCriterion, supcon_contrastive_loss
@@ -956,3 +963,80 @@ def test_unknown_precision_is_refused(patches):
     X, y = patches
     with pytest.raises(ValueError, match="precision must be one of 'fp32', 'bf16', 'fp16', got 'half'"):
         ContrastivePatchRegressor("li", precision="half").fit(X, y)
+
+
+# ----------------------------------------------------------------------------- augmentations through the estimator
+AUGMENT_NAMES = sorted(AUGMENTATIONS)
+AUGMENT_GROUPS = ["spectral", "spatial", "spectral-spatial"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 1, 16, 5, 5)).astype(np.float32)
+    y = rng.random((64, 2)).astype(np.float32)
+    return X, y
+
+
+def small_net(augment, **kw):
+    return ContrastivePatchRegressor(
+        "li", augment=augment, max_epochs=1, batch_size=32, random_state=0, module__n_planes=2, **kw
+    )
+
+
+@pytest.mark.parametrize("augment", AUGMENT_NAMES + AUGMENT_GROUPS + [["rotation", "hapke"]])
+def test_each_augmentation_trains_the_estimator(data, augment):
+    X, y = data
+    net = small_net(augment).fit(X, y)
+    hist = net.history_[-1]
+    assert np.isfinite(hist["train_loss"]) and np.isfinite(hist["train_contrastive"])
+    assert np.isfinite(net.predict(X[:5])).all()
+    # the same seed gives the same model
+    again = small_net(augment).fit(X, y)
+    np.testing.assert_array_equal(again.predict(X[:5]), net.predict(X[:5]))
+
+
+def test_transform_object_and_grid_search_over_it(data):
+    X, y = data
+    net = small_net(SpectralShift(max_shift=5))
+    assert net.get_params()["augment__max_shift"] == 5
+    search = GridSearchCV(net, {"augment": [SpectralShift(max_shift=1), SpectralShift(max_shift=8)]}, cv=2)
+    search.fit(X, y)
+    assert search.best_params_["augment"].max_shift in (1, 8)
+
+
+def test_grid_search_over_nested_augment_parameter(data):
+    X, y = data
+    net = small_net(SpectralShift(max_shift=5)).set_params(augment__max_shift=2, alpha=0.3)
+    assert net.augment.max_shift == 2 and net.alpha == 0.3 and "augment__max_shift" not in vars(net)
+    assert net.get_params()["augment__max_shift"] == 2
+    search = GridSearchCV(small_net(SpectralShift()), {"augment__max_shift": [1, 3]}, cv=2, error_score="raise")
+    search.fit(X, y)
+    assert search.best_estimator_.augment.max_shift == search.best_params_["augment__max_shift"]
+    fitted = small_net(SpectralShift(max_shift=5)).fit(X, y).set_params(augment__max_shift=1)
+    assert fitted.augment_.max_shift == 1  # the live transform follows
+
+
+def test_nested_augment_parameter_needs_a_transform_object(data):
+    with pytest.raises(ValueError, match="augment__ parameters \\(max_shift\\) need augment to be a transform"):
+        small_net("spectral").set_params(augment__max_shift=2)
+
+
+def test_physical_transforms_with_patch_extractor_statistics():
+    rng = np.random.default_rng(0)
+    windows = rng.uniform(0.05, 0.6, (48, 7, 7, 16)).astype(np.float32)
+    y = rng.random((48, 2)).astype(np.float32)
+    pe = PatchExtractor(5, standardize=True).fit(windows)
+    X = pe.transform(windows)
+    aug = make_augmentation(["hapke", "atmospheric"], band_mean=pe.mean_, band_scale=pe.scale_)
+    assert all(np.array_equal(t.band_mean, pe.mean_) for t in aug.transforms)
+    net = small_net(aug).fit(X, y)
+    assert np.isfinite(net.predict(X)).all()
+    # standardised in, standardised out: the same as augmenting the reflectance and standardising it
+    z = torch.from_numpy(X)
+    r = torch.from_numpy(np.ascontiguousarray(PatchExtractor(5, standardize=False).fit_transform(windows)))
+    mean, scale = (torch.from_numpy(a).view(1, 1, -1, 1, 1) for a in (pe.mean_, pe.scale_))
+    for t_z, t_r in [(aug.transforms[0], HapkeScattering()), (aug.transforms[1], AtmosphericCompensation())]:
+        out_z = t_z(z, generator=gen(0))
+        out_r = t_r(r, generator=gen(0))
+        torch.testing.assert_close(out_z * scale + mean, out_r, rtol=1e-4, atol=1e-5)

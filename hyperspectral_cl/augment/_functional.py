@@ -63,11 +63,16 @@ def _gen_device(x, generator):
     return generator.device if generator is not None else x.device
 
 
-def uniform(shape, x, generator, low=0.0, high=1.0):
-    """Uniform draws in ``[low, high)`` of ``shape``, in ``x``'s dtype and device."""
+def uniform(shape, x, generator, low=0.0, high=1.0, *, cast=True):
+    """Uniform draws in ``[low, high)`` of ``shape``, on ``x``'s device.
+
+    ``cast=True`` gives them ``x``'s dtype; ``cast=False`` keeps torch's default
+    floating dtype (float32), so that a probability test or a drawn index is the
+    same for float32 and float64 input.
+    """
     r = torch.rand(shape, generator=generator, device=_gen_device(x, generator))
-    r = r.to(device=x.device, dtype=x.dtype)
-    return low + (high - low) * r  # low == high gives exactly low
+    r = r.to(device=x.device, dtype=x.dtype) if cast else r.to(x.device)
+    return low + (high - low) * r  # low == high gives exactly low; 0 + 1 * r is exactly r
 
 
 def randn(shape, x, generator):

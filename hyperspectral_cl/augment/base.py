@@ -8,6 +8,7 @@ scikit-learn-style objects (``get_params``/``set_params``, picklable), so their
 strength parameters can be tuned by a grid search.
 """
 
+from collections import ChainMap
 from numbers import Integral
 
 import numpy as np
@@ -15,7 +16,9 @@ import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 
+from .._registry import Registry
 from .._validation import unknown_name_error
+from ._functional import randint
 
 __all__ = [
     "AUGMENTATIONS",
@@ -28,10 +31,15 @@ __all__ = [
     "register_augmentation",
 ]
 
-#: name -> Transform class
-AUGMENTATIONS = {}
 #: group name ('spectral', 'spatial') -> names of its transforms
 AUGMENTATION_GROUPS = {"spectral": [], "spatial": []}
+#: a random spatial transform, then a random spectral one (the paper's combination)
+_COMBINED = "spectral-spatial"
+# the group names and the combination are names too, resolved by make_augmentation
+_REGISTRY = Registry("augmentation", reserved=ChainMap(AUGMENTATION_GROUPS, {_COMBINED: None}),
+                     taken="{kind} name {name!r} is already taken")
+#: name -> Transform class
+AUGMENTATIONS = _REGISTRY.entries
 
 
 def register_augmentation(name, group):
@@ -40,9 +48,7 @@ def register_augmentation(name, group):
         raise unknown_name_error("augmentation group", group, AUGMENTATION_GROUPS)
 
     def decorator(cls):
-        if name in AUGMENTATIONS or name in AUGMENTATION_GROUPS or name == "spectral-spatial":
-            raise ValueError(f"augmentation name {name!r} is already taken")
-        AUGMENTATIONS[name] = cls
+        _REGISTRY.register(name, cls)
         AUGMENTATION_GROUPS[group].append(name)
         return cls
 
@@ -75,15 +81,6 @@ class Transform(BaseEstimator):
 
     def apply(self, x, generator):  # pragma: no cover - abstract
         raise TypeError(f"{type(self).__name__} does not define apply(x, generator)")
-
-
-def _rand(n, x, generator):
-    """Uniform [0, 1) draws, one per sample, on ``x``'s device.
-
-    Drawn on the generator's device, so a CPU generator also serves CUDA input.
-    """
-    device = generator.device if generator is not None else x.device
-    return torch.rand(n, generator=generator, device=device).to(x.device)
 
 
 class Compose(Transform):
@@ -120,8 +117,7 @@ class RandomChoice(Transform):
     def apply(self, x, generator):
         if len(self.transforms) == 1:
             return self.transforms[0](x, generator=generator)
-        device = generator.device if generator is not None else x.device
-        choice = torch.randint(len(self.transforms), (x.shape[0],), generator=generator, device=device).to(x.device)
+        choice = randint(0, len(self.transforms), (x.shape[0],), x, generator)
         out = torch.empty_like(x)
         for i, t in enumerate(self.transforms):
             idx = (choice == i).nonzero(as_tuple=True)[0]
@@ -201,13 +197,9 @@ def _make(spec):
     if isinstance(spec, str):
         if spec in AUGMENTATION_GROUPS:
             return _from_group(spec)
-        if spec == "spectral-spatial":
+        if spec == _COMBINED:
             return Compose([_from_group("spatial"), _from_group("spectral")])
-        if spec in AUGMENTATIONS:
-            return AUGMENTATIONS[spec]()
-        raise unknown_name_error(
-            "augmentation", spec, [*AUGMENTATIONS, *AUGMENTATION_GROUPS, "spectral-spatial"]
-        )
+        return _REGISTRY.get(spec)()
     if isinstance(spec, (list, tuple)):
         if not spec:
             raise ValueError("augment must not be an empty list; use None for no augmentation")

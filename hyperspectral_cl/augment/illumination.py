@@ -32,6 +32,7 @@ import numpy as np
 
 from .._spectra import check_wavelengths
 from .._validation import check_scalar
+from ..datasets.matfile import loadmat
 
 __all__ = ["Illumination", "load_illumination", "parametric_illumination"]
 
@@ -194,8 +195,6 @@ def parametric_illumination(
 
 
 def _read_mat(path):
-    from scipy.io import loadmat
-
     data = loadmat(path)
     keys = ("wavelength_nm", "Esun_direct_light", "Esky_diffuse_light")
     missing = [k for k in keys if k not in data]

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from .._validation import check_scalar
 from ._functional import check_fill, gather_pixels, nonzero_randint, randint, smooth_noise, uniform
-from .base import Transform, _rand, register_augmentation
+from .base import Transform, register_augmentation
 
 __all__ = ["ElasticDeformation", "RandomFlip", "RandomRotation", "RandomTranslation"]
 
@@ -225,8 +225,8 @@ class RandomFlip(Transform):
         check_scalar(self.p, "p", min_val=0.0, max_val=1.0)
         n, h, w = x.shape[0], x.shape[3], x.shape[4]
         # both draws happen even when an axis is disabled: the same random stream either way
-        flip_h = (_rand(n, x, generator) < self.p) & bool(self.horizontal)
-        flip_v = (_rand(n, x, generator) < self.p) & bool(self.vertical)
+        flip_h = (uniform((n,), x, generator, cast=False) < self.p) & bool(self.horizontal)
+        flip_v = (uniform((n,), x, generator, cast=False) < self.p) & bool(self.vertical)
         i = torch.arange(h, device=x.device)[None, :, None]
         j = torch.arange(w, device=x.device)[None, None, :]
         # one exact index gather instead of two flips and two selections

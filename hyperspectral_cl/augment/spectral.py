@@ -31,7 +31,7 @@ from ._functional import (
     smooth_noise,
     uniform,
 )
-from .base import Transform, _rand, register_augmentation
+from .base import Transform, register_augmentation
 from .illumination import resolve_illumination
 
 __all__ = [
@@ -121,7 +121,7 @@ class SpectralFlip(Transform):
 
     def apply(self, x, generator):
         check_scalar(self.p, "p", min_val=0.0, max_val=1.0)
-        flip = _rand(x.shape[0], x, generator) < self.p
+        flip = uniform((x.shape[0],), x, generator, cast=False) < self.p
         b = x.shape[2]
         bands = torch.arange(b, device=x.device)
         order = torch.where(flip[:, None], (b - 1) - bands, bands)
@@ -451,9 +451,9 @@ class BandErasure(Transform):
         check_scalar(self.max_fraction, "max_fraction", min_val=self.min_fraction, max_val=1.0)
         check_scalar(self.fill, "fill", kind=Real)
         n, b = x.shape[0], x.shape[2]
-        frac = self.min_fraction + (self.max_fraction - self.min_fraction) * _rand(n, x, generator)
+        frac = uniform((n,), x, generator, self.min_fraction, self.max_fraction, cast=False)
         width = torch.clamp(torch.round(frac * b), min=1, max=b).long()
-        start = torch.floor(_rand(n, x, generator) * (b - width + 1)).long()
+        start = torch.floor(uniform((n,), x, generator, cast=False) * (b - width + 1)).long()
         bands = torch.arange(b, device=x.device)
         mask = (bands[None, :] >= start[:, None]) & (bands[None, :] < (start + width)[:, None])
         mask = mask[:, None, :, None, None].to(x.dtype)

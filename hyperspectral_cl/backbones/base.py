@@ -5,13 +5,15 @@ from numbers import Integral
 import torch
 from torch import nn
 
+from .._registry import Registry
 from .._validation import unknown_name_error
 
 __all__ = ["Backbone", "BACKBONES", "MapBackbone", "get_backbone", "list_backbones", "register_backbone"]
 
+# names are looked up case-insensitively
+_REGISTRY = Registry("backbone", lookup_key=str.lower)
 #: name -> backbone class. Fill it with :func:`register_backbone`.
-BACKBONES = {}
-_ALIASES = {}
+BACKBONES = _REGISTRY.entries
 
 
 def register_backbone(name, *, aliases=()):
@@ -40,20 +42,14 @@ def register_backbone(name, *, aliases=()):
     def decorator(cls):
         if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
             raise TypeError(f"register_backbone expects an nn.Module subclass, got {cls!r}")
-        for key in (name, *aliases):
-            if key in BACKBONES or key in _ALIASES:
-                raise ValueError(f"backbone name {key!r} is already registered")
-        BACKBONES[name] = cls
-        for alias in aliases:
-            _ALIASES[alias] = name
-        return cls
+        return _REGISTRY.register(name, cls, aliases=aliases)
 
     return decorator
 
 
 def list_backbones():
     """Registered backbone names, sorted (aliases excluded)."""
-    return sorted(BACKBONES)
+    return _REGISTRY.names()
 
 
 def get_backbone(name_or_class):
@@ -71,11 +67,7 @@ def get_backbone(name_or_class):
     type
     """
     if isinstance(name_or_class, str):
-        key = _ALIASES.get(name_or_class.lower(), name_or_class.lower())
-        try:
-            return BACKBONES[key]
-        except KeyError:
-            raise unknown_name_error("backbone", name_or_class, list(BACKBONES) + list(_ALIASES)) from None
+        return _REGISTRY.get(name_or_class)
     if isinstance(name_or_class, type) and issubclass(name_or_class, nn.Module):
         return name_or_class
     if isinstance(name_or_class, nn.Module):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..patches import nodata_pixels
+from ..windows import nodata_pixels
 from ._georef import import_rasterio
 
 __all__ = ["PointSamples", "points_to_pixels", "read_points", "windows_at_points"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..patches import check_nodata
+from ..windows import check_nodata
 from ._georef import as_crs, as_transform, import_rasterio
 from .envi import _find_data_file, read_envi_header, to_nanometres
 from .scene import Scene

@@ -5,8 +5,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .._validation import masked_as_nan
-from ..patches import check_nodata, extract_windows, nodata_pixels, windows_touching
 from ..sampling import UnlabeledPatches
+from ..windows import check_nodata, extract_windows, nodata_pixels, windows_touching
 from ._georef import as_crs, as_transform, shift_transform
 
 __all__ = ["Scene"]

@@ -27,15 +27,11 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, gaussian_filter1d
 from sklearn.utils import check_random_state
 
+from .._spectra import default_wavelengths
 from .._validation import check_scalar
 from .scene import Scene
 
 __all__ = ["default_wavelengths", "make_endmembers", "make_synthetic_scene"]
-
-
-def default_wavelengths(n_bands=224):
-    """An AVIRIS-like grid: ``n_bands`` band centres evenly spaced over 400-2500 nm."""
-    return np.linspace(400.0, 2500.0, int(n_bands))
 
 
 def make_endmembers(n_endmembers, wavelengths, random_state=None):

@@ -2,7 +2,6 @@
 
 import numpy as np
 import torch
-from scipy.spatial.distance import pdist
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.kernel_ridge import KernelRidge
@@ -14,6 +13,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from ..augment import make_augmentation
 from ..backbones import MapBackbone, get_backbone
 from ..estimator import ContrastivePatchRegressor
+from ..losses import radius_from_quantile
 from ..model_selection import SpatialBlockSplit
 from ..patches import MeanSpectrum, PatchExtractor
 from .presets import LITERAL_VARIANTS, VARIANTS
@@ -158,9 +158,7 @@ def classical_search(name, X, split, preset, coords=None):
 
 def radius_grid(y, quantiles):
     """Radii at given quantiles of the pairwise Euclidean distances between targets."""
-    y = np.asarray(y, dtype=np.float64)
-    sub = y if len(y) <= 2000 else y[np.random.default_rng(0).choice(len(y), 2000, replace=False)]
-    return [float(r) for r in np.quantile(pdist(sub), quantiles)]
+    return [float(r) for r in radius_from_quantile(y, quantiles)]
 
 
 def search_grid(preset, y):

@@ -1,26 +1,40 @@
-"""Augmentations on batches of hyperspectral patches (N, 1, B, S, S)."""
+"""augment/base.py: Transform, Compose, RandomChoice, the name registry, make_augmentation, augment_array.
+
+Also the contract every registered transform keeps (shape, dtype, device, a new
+tensor, seeded draws), checked over all of them.
+"""
 
 import pickle
 
 import numpy as np
 import pytest
 import torch
-from conftest import gen, random_patches
+from conftest import erased_bands, gen, random_patches
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from sklearn.base import BaseEstimator, clone
 
 from hyperspectral_cl.augment import (
     AUGMENTATION_GROUPS,
     AUGMENTATIONS,
+    AtmosphericCompensation,
     BandErasure,
     Compose,
+    HapkeScattering,
     RandomChoice,
     RandomFlip,
+    RandomRotation,
+    SpectralShift,
     Transform,
+    augment_array,
     make_augmentation,
+    parametric_illumination,
 )
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 NAMES = sorted(AUGMENTATIONS)
+GROUPS = ["spectral", "spatial", "spectral-spatial"]
 SPECTRAL_NAMES = [
     "spectral_shift",
     "spectral_flip",
@@ -55,11 +69,6 @@ class Double(Transform):
 
 
 patches = random_patches
-
-
-def erased_bands(out, fill):
-    """(N, B) bool: bands equal to ``fill`` in every pixel of the sample."""
-    return (out == fill).all(dim=-1).all(dim=-1)[:, 0]
 
 
 # --------------------------------------------------------------------------- #
@@ -123,160 +132,46 @@ def test_output_is_new_tensor_even_when_unchanged(name):
 
 
 # --------------------------------------------------------------------------- #
-# 2. RandomFlip
+# hypothesis: finite output of the right shape for any shape and values
 # --------------------------------------------------------------------------- #
-def test_flip_horizontal_only():
-    x = patches(8, s=5)
-    out = RandomFlip(p=1.0, horizontal=True, vertical=False)(x, generator=gen(0))
-    assert torch.equal(out, x.flip(-1))
+@st.composite
+def batches(draw):
+    n = draw(st.integers(1, 4))
+    b = draw(st.integers(1, 12))
+    s = draw(st.integers(1, 6))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    elements = st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False, width=32)
+    values = draw(arrays(dtype, (n, 1, b, s, s), elements=elements))
+    return torch.from_numpy(values), draw(st.integers(0, 2**31 - 1))
 
 
-def test_flip_vertical_only():
-    x = patches(8, s=5)
-    out = RandomFlip(p=1.0, horizontal=False, vertical=True)(x, generator=gen(0))
-    assert torch.equal(out, x.flip(-2))
+@pytest.mark.parametrize("name", NAMES + GROUPS)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=batches())
+def test_every_transform_finite_on_random_input(name, batch):
+    x, seed = batch
+    before = x.clone()
+    out = make_augmentation(name)(x, generator=gen(seed))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert torch.isfinite(out).all()
+    assert torch.equal(x, before)
 
 
-def test_flip_both_twice_is_identity():
-    x = patches(8, s=4)
-    t = RandomFlip(p=1.0)
-    once = t(x, generator=gen(0))
-    assert torch.equal(once, x.flip(-1).flip(-2))
-    assert torch.equal(t(once, generator=gen(1)), x)
-
-
-def test_flip_disabled_or_p_zero_is_identity():
-    x = patches(8)
-    assert torch.equal(RandomFlip(p=0.0)(x, generator=gen(0)), x)
-    assert torch.equal(RandomFlip(p=1.0, horizontal=False, vertical=False)(x, generator=gen(0)), x)
-
-
-def test_flip_each_sample_is_one_of_four_flips_and_all_occur():
-    x = patches(200, b=3, s=4)
-    out = RandomFlip(p=0.5)(x, generator=gen(3))
-    candidates = [x, x.flip(-1), x.flip(-2), x.flip(-1).flip(-2)]
-    seen = set()
-    for i in range(x.shape[0]):
-        matches = [k for k, c in enumerate(candidates) if torch.equal(out[i], c[i])]
-        assert matches, f"sample {i} is not a flip of its input"
-        seen.add(matches[0])
-    assert seen == {0, 1, 2, 3}
-
-
-def test_flip_preserves_patch_means():
-    # integer-valued floats: every sum is exact whatever the order
-    g = gen(0)
-    x = torch.randint(-50, 50, (64, 1, 6, 5, 5), generator=g).to(torch.float64)
-    out = RandomFlip(p=0.5)(x, generator=gen(1))
-    assert not torch.equal(out, x)
-    assert torch.equal(out.mean(dim=(1, 2, 3, 4)), x.mean(dim=(1, 2, 3, 4)))
-    # and per band: the same multiset of pixel values
-    a = out.reshape(64, 6, -1).sort(dim=-1).values
-    b = x.reshape(64, 6, -1).sort(dim=-1).values
-    assert torch.equal(a, b)
-
-
-def test_flip_odd_size_keeps_centre_pixel():
-    x = patches(32, s=5)
-    out = RandomFlip(p=0.5)(x, generator=gen(0))
-    assert torch.equal(out[..., 2, 2], x[..., 2, 2])
-
-
-def test_flip_disabled_axis_keeps_random_stream():
-    # the draw for a disabled axis still happens: the vertical decisions are the same
-    x = patches(64, s=4)
-    both = RandomFlip(p=0.5)(x, generator=gen(5))
-    vert = RandomFlip(p=0.5, horizontal=False)(x, generator=gen(5))
-    for i in range(64):
-        v_flipped = torch.equal(vert[i], x[i].flip(-2)) and not torch.equal(x[i], x[i].flip(-2))
-        if v_flipped:
-            assert torch.equal(both[i], x[i].flip(-2)) or torch.equal(both[i], x[i].flip(-1).flip(-2))
-
-
-@pytest.mark.parametrize("p", [-0.1, 1.5, float("nan")])
-def test_flip_bad_p(p):
-    with pytest.raises(ValueError, match="p"):
-        RandomFlip(p=p)(patches(2), generator=gen(0))
+@settings(max_examples=20, deadline=None)
+@given(batch=batches(), angle=st.floats(-720, 720), shift=st.integers(0, 8))
+def test_strength_parameters_finite_on_random_input(batch, angle, shift):
+    x, seed = batch
+    for t in (
+        RandomRotation(min_angle=min(angle, 0.0), max_angle=max(angle, 0.0), fill=1.5),
+        SpectralShift(max_shift=shift),
+        HapkeScattering(incidence=0.0, emission=89.0, max_angle=89.0),
+        AtmosphericCompensation(max_angle=90.0, band_mean=0.3, band_scale=0.1),
+    ):
+        assert torch.isfinite(t(x, generator=gen(seed))).all()
 
 
 # --------------------------------------------------------------------------- #
-# 3. BandErasure
-# --------------------------------------------------------------------------- #
-@pytest.mark.parametrize(
-    ("min_fraction", "max_fraction", "fill", "b"),
-    [(0.05, 0.25, 0.0, 40), (0.1, 0.3, -1.0, 23), (0.0, 0.0, 0.0, 10), (0.0, 0.1, 0.5, 7), (1.0, 1.0, 0.0, 6)],
-)
-def test_band_erasure_single_contiguous_run(min_fraction, max_fraction, fill, b):
-    x = patches(300, b=b, s=3) + 1.0  # values in [1, 2): none equals fill
-    t = BandErasure(min_fraction=min_fraction, max_fraction=max_fraction, fill=fill)
-    out = t(x, generator=gen(0))
-    erased = erased_bands(out, fill)
-    lo = max(1, round(min_fraction * b))
-    hi = max(1, round(max_fraction * b))
-    for i in range(x.shape[0]):
-        idx = erased[i].nonzero()[:, 0].tolist()
-        assert idx, f"sample {i}: no band erased"
-        assert idx == list(range(idx[0], idx[-1] + 1)), f"sample {i}: run not contiguous {idx}"
-        assert lo <= len(idx) <= hi
-        # every pixel of an erased band is fill; every other band untouched
-        assert (out[i, :, idx] == fill).all()
-        keep = ~erased[i]
-        assert torch.equal(out[i, :, keep], x[i, :, keep])
-
-
-def test_band_erasure_fixed_fraction():
-    x = patches(500, b=40, s=2) + 1.0
-    out = BandErasure(min_fraction=0.25, max_fraction=0.25)(x, generator=gen(0))
-    erased = erased_bands(out, 0.0)
-    assert (erased.sum(dim=1) == 10).all()
-    # the start is uniform over all 31 positions: both extremes occur
-    starts = erased.float().argmax(dim=1)
-    assert int(starts.min()) == 0
-    assert int(starts.max()) == 30
-    assert len(set(starts.tolist())) == 31
-
-
-def test_band_erasure_mean_fraction():
-    x = patches(2000, b=100, s=1) + 1.0
-    out = BandErasure(min_fraction=0.1, max_fraction=0.3)(x, generator=gen(0))
-    frac = erased_bands(out, 0.0).double().mean(dim=1)
-    assert abs(frac.mean().item() - 0.2) < 0.01
-    assert frac.min().item() >= 0.1 and frac.max().item() <= 0.3
-
-
-def test_band_erasure_covers_every_band():
-    x = patches(500, b=12, s=2) + 1.0
-    out = BandErasure(min_fraction=0.1, max_fraction=0.2)(x, generator=gen(0))
-    assert erased_bands(out, 0.0).any(dim=0).all()
-
-
-def test_band_erasure_single_band():
-    x = patches(5, b=1, s=3) + 1.0
-    out = BandErasure()(x, generator=gen(0))
-    assert (out == 0.0).all()
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"min_fraction": -0.1},
-        {"min_fraction": 0.5, "max_fraction": 0.2},
-        {"max_fraction": 1.5},
-        {"fill": float("nan")},
-    ],
-)
-def test_band_erasure_bad_params(kwargs):
-    with pytest.raises(ValueError):
-        BandErasure(**kwargs)(patches(2), generator=gen(0))
-
-
-def test_band_erasure_non_numeric_fill():
-    with pytest.raises(TypeError, match="fill"):
-        BandErasure(fill="zero")(patches(2), generator=gen(0))
-
-
-# --------------------------------------------------------------------------- #
-# 4. make_augmentation
+# 2. make_augmentation
 # --------------------------------------------------------------------------- #
 def test_make_augmentation_none():
     assert make_augmentation(None) is None
@@ -352,7 +247,30 @@ def test_make_augmentation_type_error(spec):
 
 
 # --------------------------------------------------------------------------- #
-# 5. RandomChoice and Compose
+# make_augmentation's shared options
+# --------------------------------------------------------------------------- #
+def test_make_augmentation_shares_wavelengths_and_band_stats():
+    wl = np.linspace(400, 900, 10)
+    mean, scale = np.zeros(10), np.ones(10)
+    t = make_augmentation("spectral-spatial", wavelengths=wl, band_mean=mean, band_scale=scale)
+    leaves = [leaf for group in t.transforms for leaf in group.transforms]
+    atmo = next(leaf for leaf in leaves if isinstance(leaf, AtmosphericCompensation))
+    hapke = next(leaf for leaf in leaves if isinstance(leaf, HapkeScattering))
+    assert atmo.wavelengths is wl and atmo.band_mean is mean and hapke.band_scale is scale
+    assert not hasattr(hapke, "wavelengths")
+
+
+def test_make_augmentation_options_do_not_touch_callers_transform():
+    user = Compose([RandomChoice([AtmosphericCompensation()])])
+    t = make_augmentation(user, wavelengths=np.linspace(400, 900, 8))
+    assert t is not user
+    assert user.transforms[0].transforms[0].wavelengths is None
+    assert t.transforms[0].transforms[0].wavelengths is not None
+    assert make_augmentation(user) is user  # no options: returned as is
+
+
+# --------------------------------------------------------------------------- #
+# 3. RandomChoice and Compose
 # --------------------------------------------------------------------------- #
 def test_random_choice_partition():
     x = patches(200, b=3, s=2, dtype=torch.float64)
@@ -391,7 +309,7 @@ def test_compose_order():
 
 
 # --------------------------------------------------------------------------- #
-# 6. bad inputs
+# 4. bad inputs
 # --------------------------------------------------------------------------- #
 def _factory(name):
     def make():
@@ -429,7 +347,7 @@ def test_empty_batch(factory, dtype):
 
 
 # --------------------------------------------------------------------------- #
-# 7. scikit-learn style objects
+# 5. scikit-learn style objects
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize("factory", ALL_TRANSFORMS)
 def test_pickle_round_trip(factory):
@@ -501,30 +419,58 @@ def test_register_augmentation_rejects_taken_names_and_bad_groups():
     assert (dict(AUGMENTATIONS), {k: list(v) for k, v in AUGMENTATION_GROUPS.items()}) == before
 
 
+def test_pickle_and_clone_with_array_and_illumination_params():
+    t = AtmosphericCompensation(
+        illumination=parametric_illumination(aod550=0.4), wavelengths=np.linspace(400, 900, 10), band_mean=np.ones(10)
+    )
+    x = torch.rand(8, 1, 10, 3, 3, generator=gen(0))
+    out = t(x, generator=gen(1))
+    for copy in (pickle.loads(pickle.dumps(t)), clone(t)):
+        assert torch.equal(copy(x, generator=gen(1)), out)
+
+
 # --------------------------------------------------------------------------- #
-# 8. cache blocking on CPU gives the same result as one block
+# 6. augment_array: the numpy helper
 # --------------------------------------------------------------------------- #
-@pytest.mark.parametrize("name", ["hapke", "elastic_distortion", "nn_mixing"])
-def test_blockwise_processing_matches_single_block(name, monkeypatch):
-    import hyperspectral_cl.augment._functional as functional
-
-    x = patches(37, b=9, s=4, dtype=torch.float64)
-    t = make_augmentation(name)
-    whole = t(x, generator=gen(0))
-    monkeypatch.setattr(functional, "BLOCK_ELEMENTS", 5 * 9 * 16)  # blocks of 5 samples, a ragged last one
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)  # blocks are used single-threaded only
-    blocked = t(x, generator=gen(0))
-    torch.testing.assert_close(blocked, whole, rtol=1e-12, atol=1e-12)
-    assert not torch.equal(blocked, x)
+@pytest.mark.parametrize("shape", [(20, 30), (6, 7, 30), (3, 6, 6, 30), (3, 1, 30, 6, 6)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_augment_array_layouts(shape, dtype):
+    arr = np.random.default_rng(0).random(shape).astype(dtype)
+    arr.setflags(write=False)
+    out = augment_array("spectral_shift", arr, random_state=0)
+    assert out.shape == arr.shape and out.dtype == dtype
+    assert not np.array_equal(out, arr)
+    np.testing.assert_array_equal(augment_array(SpectralShift(), arr, random_state=0), out)
+    assert not np.array_equal(augment_array(SpectralShift(), arr, random_state=1), out)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("name", NAMES + ["spectral-spatial"])
-def test_cpu_generator_with_cuda_input_matches_cpu(name):
-    # parameters are drawn on the generator's device: the same draws, so (nearly) the same output
-    t = make_augmentation(name)
-    x = patches(16, dtype=torch.float64)
-    on_cpu = t(x, generator=gen(0))
-    on_gpu = t(x.cuda(), generator=gen(0))
-    assert on_gpu.is_cuda
-    torch.testing.assert_close(on_gpu.cpu(), on_cpu, rtol=1e-6, atol=1e-6)
+def test_augment_array_cube_is_one_patch():
+    cube = np.random.default_rng(0).random((5, 5, 12))
+    out = augment_array(RandomRotation(mode="rot90"), cube, random_state=0)
+    matches = [k for k in (1, 2, 3) if np.array_equal(out, np.rot90(cube, k, axes=(0, 1)))]
+    assert len(matches) == 1
+    # spectra: one 1 x 1 patch each, so spatial transforms leave them alone
+    spectra = cube.reshape(-1, 12)
+    np.testing.assert_array_equal(augment_array("flip", spectra, random_state=0), spectra)
+
+
+def test_augment_array_matches_torch_call():
+    windows = np.random.default_rng(0).random((4, 5, 5, 9)).astype(np.float32)
+    t = make_augmentation("spectral-spatial")
+    out = augment_array(t, windows, random_state=7)
+    x = torch.from_numpy(windows).permute(0, 3, 1, 2)[:, None].contiguous()
+    expected = t(x, generator=gen(7))[:, 0].permute(0, 2, 3, 1).numpy()
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_augment_array_integer_input_and_errors():
+    ints = np.arange(40).reshape(4, 10)
+    assert augment_array("band_erasure", ints, random_state=0).dtype == np.float64
+    with pytest.raises(ValueError, match="shape"):
+        augment_array("flip", np.zeros(10))
+    with pytest.raises(ValueError, match="NaN"):
+        augment_array("flip", np.full((2, 3), np.nan))
+    with pytest.raises(TypeError, match="real numbers"):
+        augment_array("flip", np.array([["a", "b"]]))
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        augment_array("rotate", np.zeros((2, 3)))
