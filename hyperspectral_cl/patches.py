@@ -120,8 +120,10 @@ class PatchExtractor(TransformerMixin, BaseEstimator):
         top, left = (h - size) // 2, (w - size) // 2
         crop = X[:, top : top + size, left : left + size, :]
         if self.spectrum_norm == "l2":  # a new array: the caller's data stays untouched
-            norm = np.linalg.norm(crop, axis=-1, keepdims=True)
-            crop = crop / np.maximum(norm, np.finfo(np.float32).tiny)
+            # divide by the largest magnitude first: squares overflow near 1e20 and underflow for denormals
+            tiny = np.finfo(np.float32).tiny
+            crop = crop / np.maximum(np.abs(crop).max(axis=-1, keepdims=True), tiny)
+            crop = crop / np.maximum(np.linalg.norm(crop, axis=-1, keepdims=True), tiny)
         return crop
 
     def fit(self, X, y=None):

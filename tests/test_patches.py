@@ -184,3 +184,12 @@ def test_masked_or_nan_windows_are_refused_naming_the_rows(rng):
     np.testing.assert_array_equal(PatchExtractor(3, standardize=True).fit_transform(clear),
                                   PatchExtractor(3, standardize=True).fit_transform(data))
     np.testing.assert_array_equal(MeanSpectrum().fit_transform(clear), data.mean(axis=(1, 2)))
+
+
+@pytest.mark.parametrize("value", [1e20, 3e38, 1e-40, 1e-3])
+def test_l2_spectra_have_unit_norm_at_any_scale(value):
+    # squares of float32 values near 1e20 overflow and those of denormals underflow: every non-zero
+    # spectrum must still come out with norm 1
+    X = np.full((2, 5, 5, 8), value, np.float32)
+    P = PatchExtractor(5, spectrum_norm="l2").fit_transform(X)
+    np.testing.assert_allclose(np.linalg.norm(P[:, 0].astype(np.float64), axis=1), 1.0, rtol=1e-5)
