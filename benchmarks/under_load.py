@@ -10,7 +10,7 @@ from ``os.wait4``) are recorded. Settings compared in the same run:
 * ``reproduce --preset quick``: tasks one after the other with torch's default threads (``--jobs 1
   --threads <cores>``, what versions up to 0.2 did) against the default since (one single-threaded worker
   process per core: ``--jobs -1 --threads 1``);
-* ``demo``: torch's default threads against ``--threads 1``.
+* ``demo``: torch's default threads (what versions up to 0.2 used) against one thread (the default since).
 
 CPU time that grows with load while the work stays the same is time threads spend spinning while they
 wait for a core. Writes benchmarks/results/under_load.md.
@@ -40,8 +40,8 @@ def commands(out):
     return {
         f"reproduce quick, one task at a time, {CORES} threads (before)": [*quick, "--jobs", "1", "--threads", str(CORES)],
         "reproduce quick, one worker per core, 1 thread each (default)": quick,
-        f"demo, {CORES} threads (default)": [*demo, "--threads", str(CORES)],
-        "demo, 1 thread": [*demo, "--threads", "1"],
+        f"demo, {CORES} threads (torch's default, before)": [*demo, "--threads", str(CORES)],
+        "demo, 1 thread (default)": demo,
     }
 
 
