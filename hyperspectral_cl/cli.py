@@ -320,7 +320,7 @@ def build_parser():
     )
     rep.add_argument("--dataset", default="synthetic", choices=["synthetic", "samson"])
     rep.add_argument("--preset", default="quick", choices=["quick", "cpu", "full"],
-                     help="quick: about 2 minutes on 2 CPU cores; cpu: about an hour; full: the paper's scale (GPU)")
+                     help="quick: about 1.5 minutes on 2 CPU cores; cpu: about an hour; full: the paper's scale (GPU)")
     rep.add_argument("--seeds", type=int, default=None, help="seeds per row (default: the preset's)")
     rep.add_argument("--backbones", nargs="+", default=["luo", "hamida", "li", "atik", "varahagiri"])
     rep.add_argument("--spectrum-norm", default="l2", choices=list(SPECTRUM_NORM_CHOICES),
