@@ -25,16 +25,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from predict_map import _status_kib  # the sibling benchmark's /proc reader (scripts run from benchmarks/)
 
 HERE = Path(__file__).resolve().parent
-
-
-def _status_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return None
 
 
 def write_image(path, size, bands, seed=0):
