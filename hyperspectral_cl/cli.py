@@ -157,8 +157,8 @@ def _model_bands(model):
 def _cross_validate(model, X, y, coords, window, blocks, names):
     """Out-of-fold predictions of a spatial block split; prints and returns the scores."""
     import numpy as np
-    from sklearn.base import clone
     from sklearn.metrics import mean_absolute_error, r2_score
+    from sklearn.model_selection import cross_val_predict
 
     from .model_selection import SpatialBlockSplit
 
@@ -170,11 +170,11 @@ def _cross_validate(model, X, y, coords, window, blocks, names):
                             f"--cv-blocks (0 skips cross-validation)") from None
     print(f"spatial cross-validation: {len(folds)} folds ({blocks[0]} x {blocks[1]} blocks of the samples' extent, "
           f"buffer {window // 2} px), {len(X)} samples")
-    pred = np.empty_like(y)
     for k, (train, test) in enumerate(folds, start=1):
         print(f"fold {k}/{len(folds)}: {len(train)} training, {len(test)} test samples")
-        fold = clone(model).fit(X[train], y[train], contrastivepatchregressor__groups=coords[train])
-        pred[test] = fold.predict(X[test]).reshape(len(test), -1)
+    # positions go to the networks' early-stopping hold-out, cut to each fold's training windows
+    pred = cross_val_predict(model, X, y, cv=folds, params={"contrastivepatchregressor__groups": coords})
+    pred = np.asarray(pred).reshape(len(y), -1)
     scores = {}
     for j, name in enumerate(names):
         r2 = float(r2_score(y[:, j], pred[:, j]))

@@ -910,20 +910,15 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         finite = all(bool(torch.isfinite(p).all()) for p in network.parameters())
         loss = float("nan")
         if finite:
-            rows = self.training_indices_ if getattr(self, "training_indices_", None) is not None else None
-            labeled = np.flatnonzero(~np.isnan(y).any(axis=1)) if rows is None else rows[~np.isnan(y[rows]).any(axis=1)]
-            was_training = network.training
-            network.eval()
-            with torch.no_grad(), self.autocast():
-                preds = []
-                for x in self._batches(X, labeled):
-                    out = network.backbone(network.normalize(x))
-                    preds.append((out[0] if isinstance(out, (tuple, list)) else out).double().cpu().numpy())
-            network.train(was_training)
+            rows = getattr(self, "training_indices_", None)
+            rows = np.arange(len(y)) if rows is None else rows
+            labeled = rows[~np.isnan(y[rows]).any(axis=1)]
+            with self.autocast():
+                _, pred = network.parts(self._batches(X, labeled))
             target = y[labeled].astype(np.float64)
             scale = np.maximum(target.var(axis=0), 1e-12) if not self._uses_target_scaling() else 1.0
             with np.errstate(over="ignore", invalid="ignore"):
-                loss = float(np.mean((np.concatenate(preds) - target) ** 2 / scale))
+                loss = float(np.mean((pred - target) ** 2 / scale))
         if not finite or not np.isfinite(loss) or loss > 1e4:
             what = ("non-finite weights" if not finite else "non-finite predictions" if not np.isfinite(loss)
                     else f"a training loss of {loss:.3g} (predicting the mean: about 1)")

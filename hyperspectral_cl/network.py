@@ -229,6 +229,30 @@ class PatchNetwork(nn.Module):
         return self
 
     @torch.no_grad()
+    def parts(self, batches):
+        """The two parts of the prediction, in evaluation mode: the ridge map's and the backbone's.
+
+        Parameters
+        ----------
+        batches : list of Tensor
+            Patches, in batches of shape ``(n, 1, B, S, S)``.
+
+        Returns
+        -------
+        ridge, backbone : ndarray of float64, shape (n_samples, n_targets)
+        """
+        was_training = self.training
+        self.eval()
+        ridge, net = [], []
+        for x in batches:
+            z = self.normalize(x)
+            ridge.append(self.skip(z).double())
+            out = self.backbone(z)
+            net.append((out[0] if isinstance(out, (tuple, list)) else out).double())
+        self.train(was_training)
+        return torch.cat(ridge).cpu().numpy(), torch.cat(net).cpu().numpy()
+
+    @torch.no_grad()
     def fit_blend(self, batches, targets, sample_weight=None):
         """Choose the backbone's weight ``w`` per target on held-out patches (``ridge='blend'``).
 
@@ -256,16 +280,7 @@ class PatchNetwork(nn.Module):
         -------
         self
         """
-        was_training = self.training
-        self.eval()
-        ridge, net = [], []
-        for x in batches:
-            z = self.normalize(x)
-            ridge.append(self.skip(z).double())
-            out = self.backbone(z)
-            net.append((out[0] if isinstance(out, (tuple, list)) else out).double())
-        self.train(was_training)
-        ridge, net = torch.cat(ridge).cpu().numpy(), torch.cat(net).cpu().numpy()
+        ridge, net = self.parts(batches)
         y = np.asarray(targets, dtype=np.float64).reshape(ridge.shape)
         labeled = ~np.isnan(y).any(axis=1)  # unlabeled rows cannot judge anything
         ridge, net, y = ridge[labeled], net[labeled], y[labeled]
