@@ -8,8 +8,10 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import SHARED_DATA
 
+from hyperspectral_cl._environment import cpu_name
 from hyperspectral_cl.cli import main
 from hyperspectral_cl.datasets import make_synthetic_scene
 from hyperspectral_cl.model_selection import test_overlap_fraction as overlap_fraction
@@ -484,3 +486,12 @@ def test_cli_refuses_bad_job_and_thread_counts(argv, capsys):
     with pytest.raises(SystemExit) as info:
         main(["reproduce", *argv])
     assert info.value.code == 2 and "expected a positive integer" in capsys.readouterr().err
+
+
+def test_runs_record_the_threads_they_ran_with(tmp_path):
+    grid = dict(CLASSICAL_ONLY, seeds=2)
+    parallel = run_reproduction("synthetic", "quick", cache_dir=None, n_jobs=2, threads=1, **grid)
+    assert {r["device"] for r in parallel["runs"]} == {f"cpu ({cpu_name()}, 1 thread)"}
+    serial = run_reproduction("synthetic", "quick", cache_dir=None, **grid)
+    n = torch.get_num_threads()
+    assert {r["device"] for r in serial["runs"]} == {f"cpu ({cpu_name()}, {n} thread{'s' if n > 1 else ''})"}

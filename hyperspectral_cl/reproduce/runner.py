@@ -176,8 +176,7 @@ def _interrupt_guard():
         signal.signal(signal.SIGINT, previous)
 
 
-def _environment(device):
-    threads = torch.get_num_threads()
+def _environment(device, threads):
     cpu = f"cpu ({cpu_name()}, {threads} thread{'s' if threads > 1 else ''})"
     return {
         "device": cpu if device == "cpu" else str(device),
@@ -213,7 +212,7 @@ def _computed(computes, n_jobs, threads):
     thread, and threads that wait for a busy core spin and burn CPU time, so
     one process per core is both faster and steadier under load.
     """
-    if n_jobs == 1 or len(computes) <= 1:
+    if n_jobs == 1 or not computes:
         for index, compute in enumerate(computes):
             yield index, compute()
         return
@@ -413,7 +412,8 @@ def run_reproduction(
     if cache_dir == "default":
         cache_dir = default_cache_dir() / f"{dataset}-{preset.name}"
     cache = _Cache(cache_dir)
-    env = _environment(device)
+    # the threads the fits run with: this process's, or each worker's
+    env = _environment(device, torch.get_num_threads() if n_jobs == 1 else threads or 1)
     X, y, coords = windows_of(scene, preset)
     base_spec = {"dataset": description, "preset": preset.as_dict(), "spectrum_norm": spectrum_norm,
                  "hyperspectral_cl": __version__}
