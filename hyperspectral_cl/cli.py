@@ -12,6 +12,7 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+from ._version import __version__
 from .network import SPECTRUM_NORMS
 
 __all__ = ["main"]
@@ -52,6 +53,9 @@ def _reproduce(args):
     if jobs == 1:  # tasks run in this process: the threads apply here (with workers, in each worker)
         torch.set_num_threads(threads)
     cache = None if args.no_cache else (args.cache_dir or default_cache_dir() / f"{args.dataset}-{args.preset}")
+    if not args.quiet:
+        print("finished tasks are " + (f"cached in {cache} (--no-cache: keep nothing)" if cache is not None
+                                       else "not cached (--no-cache)"), file=sys.stderr)
     try:
         results = run_reproduction(
             args.dataset, args.preset, seeds=args.seeds, backbones=args.backbones, device=args.device,
@@ -294,6 +298,7 @@ def build_parser():
         prog="hyperspectral-cl",
         description="Spectral-spatial contrastive learning for regression on hyperspectral patches.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo",
@@ -318,16 +323,18 @@ def build_parser():
                     "baselines, on the same random and spatial splits; write markdown, CSV and PNG results. "
                     "Finished runs are cached and skipped when the command is repeated.",
     )
-    rep.add_argument("--dataset", default="synthetic", choices=["synthetic", "samson"])
+    rep.add_argument("--dataset", default="synthetic", choices=["synthetic", "samson"], help="(default synthetic)")
     rep.add_argument("--preset", default="quick", choices=["quick", "cpu", "full"],
-                     help="quick: about 1.5 minutes on 2 CPU cores; cpu: about an hour; full: the paper's scale (GPU)")
+                     help="quick: about 1.5 minutes on 2 CPU cores; cpu: about an hour; full: the paper's scale (GPU) "
+                          "(default quick)")
     rep.add_argument("--seeds", type=int, default=None, help="seeds per row (default: the preset's)")
-    rep.add_argument("--backbones", nargs="+", default=["luo", "hamida", "li", "atik", "varahagiri"])
+    rep.add_argument("--backbones", nargs="+", default=["luo", "hamida", "li", "atik", "varahagiri"],
+                     help="(default: all five)")
     rep.add_argument("--spectrum-norm", default="l2", choices=list(SPECTRUM_NORM_CHOICES),
                      help="per-pixel spectrum normalisation inside the networks (default l2)")
     rep.add_argument("--data-dir", default=None,
                      help="folder with samson/ and usgs_library/ (default: $HYPERSPECTRAL_CL_DATA or ../shared/data)")
-    rep.add_argument("--samson", default=None, help="Samson .mat file or folder (with ground truth)")
+    rep.add_argument("--samson", default=None, help="Samson .mat file or folder (with ground truth; default: samson/ in the data folder)")
     rep.add_argument("--usgs", default=None, help="USGS library for the synthetic endmembers (default: built-in "
                                                   "generator when none is found)")
     rep.add_argument("--out", default="reproduce_results", help="output folder (default ./reproduce_results)")
