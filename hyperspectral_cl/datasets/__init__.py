@@ -1,9 +1,10 @@
-"""Scenes and data sources: synthetic scenes, Samson, USGS libraries, ENVI, .mat and GDAL rasters, point samples.
+"""Scenes and data sources: synthetic scenes, Samson and USGS libraries (read or fetched), ENVI, .mat and GDAL rasters, point samples.
 
 Never imports the estimator (nor rasterio, which the raster and point functions import when called).
 """
 
 from .envi import envi_georeference, load_envi, read_envi_header, to_nanometres
+from .fetch import fetch_samson, fetch_usgs_library, get_data_home
 from .matfile import load_mat_cube, unflatten_pixels
 from .points import PointSamples, points_to_pixels, read_points, windows_at_points
 from .raster import RasterWriter, load_raster, save_raster
@@ -20,6 +21,9 @@ __all__ = [
     "SpectralLibrary",
     "default_wavelengths",
     "envi_georeference",
+    "fetch_samson",
+    "fetch_usgs_library",
+    "get_data_home",
     "load_envi",
     "load_mat_cube",
     "load_raster",
