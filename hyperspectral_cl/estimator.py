@@ -326,7 +326,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
     Input is the output of :class:`~hyperspectral_cl.PatchExtractor`: float
     patches of shape ``(n_samples, 1, n_bands, S, S)``; ``y`` of shape
     ``(n_samples,)`` or ``(n_samples, n_targets)``. :meth:`predict` returns the
-    same shape as ``y`` had in fit; :meth:`score` is R^2 averaged over targets.
+    same shape as ``y`` had in fit; ``score`` is R^2 averaged over targets.
 
     **One training step** (:meth:`train_step_single`, skorch's extension point):
     the batch and its augmented view go through the network (for backbones with

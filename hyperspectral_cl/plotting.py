@@ -57,7 +57,7 @@ def plot_abundance_maps(truth, prediction=None, target_names=None, *, cmap="viri
     Returns
     -------
     matplotlib.figure.Figure
-        One row per target; columns truth, prediction, |error|. Truth and
+        One row per target; columns truth, prediction, ``|error|``. Truth and
         prediction share one colour scale over all targets (so maps are
         comparable across rows and columns), and the error panels share another
         starting at 0.

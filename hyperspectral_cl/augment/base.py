@@ -68,7 +68,7 @@ def check_patches(x, name="x"):
 class Transform(BaseEstimator):
     """Base class: a random transform of a batch of patches.
 
-    Subclasses implement :meth:`apply`; ``__call__`` validates the input and
+    Subclasses implement ``apply``; ``__call__`` validates the input and
     returns a new tensor (the input is never modified).
     """
 

@@ -52,7 +52,7 @@ class Varahagiri(Backbone):
     an instance to compare; the output does not change).
 
     BatchNorm: the estimator runs the augmented view with the running
-    statistics frozen (:func:`hyperspectral_cl._torch_utils.frozen_batchnorm_stats`),
+    statistics frozen (a private helper, ``frozen_batchnorm_stats``),
     so they track the real data only; in ``eval`` mode both views use them.
 
     Parameters

@@ -282,8 +282,8 @@ def load_envi(hdr_path, image=None, *, memmap=True, target_names=None):
 
     Uses the ``spectral`` package (optional extra ``io``). The header's
     ``wavelength`` (converted to nm with ``wavelength units``), ``bbl`` (bad
-    band list, 0 = bad) and ``data ignore value`` fill :attr:`Scene.wavelengths`,
-    :attr:`Scene.bad_bands` and :attr:`Scene.nodata` (windows touching those
+    band list, 0 = bad) and ``data ignore value`` fill ``Scene.wavelengths``,
+    ``Scene.bad_bands`` and ``Scene.nodata`` (windows touching those
     pixels are left out, maps are NaN there); the whole header goes to
     ``Scene.metadata['header']``.
 
