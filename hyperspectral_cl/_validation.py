@@ -11,7 +11,7 @@ import scipy.sparse
 import torch
 
 
-def as_float_array(X, name, *, ndim, dtype=np.float32, allow_nan=False):
+def as_float_array(X, name, *, ndim, dtype=np.float32, allow_nan=False, hints=None):
     """Return ``X`` as a numpy array of ``dtype`` without modifying the caller's data.
 
     Parameters
@@ -27,6 +27,10 @@ def as_float_array(X, name, *, ndim, dtype=np.float32, allow_nan=False):
         Output dtype.
     allow_nan : bool, default=False
         Whether NaN and inf are accepted.
+    hints : dict or None, default=None
+        Text appended to the error for a wrong number of dimensions, keyed by
+        the number ``X`` has: how to fix the common mix-ups (a cube given
+        where windows are expected, and so on).
 
     Returns
     -------
@@ -66,7 +70,8 @@ def as_float_array(X, name, *, ndim, dtype=np.float32, allow_nan=False):
     ndims = (ndim,) if isinstance(ndim, Integral) else tuple(ndim)
     if arr.ndim not in ndims:
         expected = " or ".join(str(d) for d in ndims)
-        raise ValueError(f"{name} must be {expected}-dimensional, got shape {arr.shape}")
+        hint = (hints or {}).get(arr.ndim)
+        raise ValueError(f"{name} must be {expected}-dimensional, got shape {arr.shape}" + (f"; {hint}" if hint else ""))
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}): at least one sample is required")
     if arr.ndim > 2 and 0 in arr.shape[1:]:

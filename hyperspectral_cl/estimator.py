@@ -508,7 +508,12 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             raise TypeError(f"random_state must be None, an int or a numpy RandomState, got {rs!r}")
 
     def _validate_X(self, X):
-        X = as_float_array(X, "X", ndim=5)
+        X = as_float_array(X, "X", ndim=5, hints={
+            4: "this looks like windows (n_samples, height, width, n_bands): put a PatchExtractor first, e.g. "
+               "Pipeline([('patches', PatchExtractor(size)), ('net', ContrastivePatchRegressor(...))])",
+            3: "this looks like one image cube (height, width, n_bands): cut it into windows with "
+               "extract_windows or Scene.windows, then put a PatchExtractor before this estimator",
+        })
         if X.shape[1] != 1 or X.shape[3] != X.shape[4]:
             raise ValueError(
                 "X must have shape (n_samples, 1, n_bands, S, S), the output of PatchExtractor; "

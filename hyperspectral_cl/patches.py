@@ -18,14 +18,23 @@ from .windows import _check_patch_size, extract_windows, nodata_pixels, reflect_
 __all__ = ["MeanSpectrum", "PatchExtractor", "extract_windows", "nodata_pixels", "reflect_index"]
 
 
+#: How to fix the common mix-ups, by the number of dimensions the X given has
+WINDOW_HINTS = {
+    3: "this looks like one image cube (height, width, n_bands): cut it into windows (n_samples, height, width, "
+       "n_bands) first, with extract_windows(cube, targets, size) or Scene.windows(size)",
+    5: "this looks like patches (n_samples, 1, n_bands, S, S), the output of PatchExtractor: pass the windows "
+       "(n_samples, height, width, n_bands) instead",
+}
+
+
 def _as_windows(X, dtype=np.float32):
     """``X`` as 4-D windows of ``dtype``; NaN (no-data, masked entries) or inf are refused, naming the rows."""
     try:
-        return as_float_array(X, "X", ndim=4, dtype=dtype)
+        return as_float_array(X, "X", ndim=4, dtype=dtype, hints=WINDOW_HINTS)
     except ValueError as exc:
         if not str(exc).startswith("X contains NaN or infinity"):
             raise
-    arr = as_float_array(X, "X", ndim=4, dtype=dtype, allow_nan=True)  # a masked array comes back with NaN
+    arr = as_float_array(X, "X", ndim=4, dtype=dtype, allow_nan=True, hints=WINDOW_HINTS)  # a masked array comes back with NaN
     bad = np.flatnonzero(~np.isfinite(arr).reshape(len(arr), -1).all(axis=1))
     rows = ", ".join(str(i) for i in bad[:5]) + (", ..." if bad.size > 5 else "")
     raise ValueError(

@@ -1040,3 +1040,9 @@ def test_physical_transforms_with_patch_extractor_statistics():
         out_z = t_z(z, generator=gen(0))
         out_r = t_r(r, generator=gen(0))
         torch.testing.assert_close(out_z * scale + mean, out_r, rtol=1e-4, atol=1e-5)
+
+
+def test_windows_given_to_the_estimator_point_to_patch_extractor(scene):
+    X, y, _ = scene.windows(5)
+    with pytest.raises(ValueError, match=r"this looks like windows .*put a PatchExtractor first"):
+        ContrastivePatchRegressor("li", max_epochs=1).fit(X, y)

@@ -193,3 +193,12 @@ def test_l2_spectra_have_unit_norm_at_any_scale(value):
     X = np.full((2, 5, 5, 8), value, np.float32)
     P = PatchExtractor(5, spectrum_norm="l2").fit_transform(X)
     np.testing.assert_allclose(np.linalg.norm(P[:, 0].astype(np.float64), axis=1), 1.0, rtol=1e-5)
+
+
+def test_common_mix_ups_say_how_to_fix_them(scene):
+    X, y, _ = scene.windows(5)
+    with pytest.raises(ValueError, match=r"got shape \(20, 20, 16\); this looks like one image cube .*extract_windows"):
+        PatchExtractor(5).fit(scene.cube)
+    patches = PatchExtractor(5).fit_transform(X)
+    with pytest.raises(ValueError, match=r"this looks like patches .*pass the windows"):
+        PatchExtractor(5).fit(patches)
