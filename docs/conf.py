@@ -1,5 +1,6 @@
 """Sphinx configuration of the hyperspectral_cl documentation (built by .ci/run with warnings as errors)."""
 
+import importlib
 import os
 import warnings
 from pathlib import Path
@@ -101,18 +102,16 @@ html_show_sourcelink = False
 # predict_map), where they are re-exported (hyperspectral_cl.predict_map) or relative to their own module
 # (Scene); the API reference documents each object once. Resolve any such name to the documented one.
 def _documented_names(env):
-    import importlib
-
+    """``id(object) -> documented full name`` for every object the Python domain documents."""
     names = {}
-    for fullname, obj_entry in env.get_domain("py").objects.items():
-        module, _, attr = fullname.rpartition(".")
-        obj = _lookup(importlib, fullname)
+    for fullname in env.get_domain("py").objects:
+        obj = _lookup(fullname)
         if obj is not None:
-            names.setdefault(id(obj), (fullname, obj_entry.objtype))
+            names.setdefault(id(obj), fullname)
     return names
 
 
-def _lookup(importlib, dotted):
+def _lookup(dotted):
     """The object a dotted name refers to (module attribute or class member), or None."""
     parts = dotted.split(".")
     for i in range(len(parts), 0, -1):
@@ -130,35 +129,33 @@ def _lookup(importlib, dotted):
 
 
 def _resolve_alias(app, env, node, contnode):
-    import importlib
-
     if node.get("refdomain") != "py":
         return None
     target = node["reftarget"]
     context = [node.get("py:class"), node.get("py:module")]
     # the module an object's docstring was written in: relative names there mean that module's names
     page = node["refdoc"].rpartition("/")[2]
-    documented = _lookup(importlib, page) if page.startswith("hyperspectral_cl.") else None
+    documented = _lookup(page) if page.startswith("hyperspectral_cl.") else None
     home = getattr(documented, "__module__", None)
     candidates = ([target] + [f"{c}.{target}" for c in context if c] + [f"hyperspectral_cl.{target}"]
                   + ([f"{home}.{target}"] if home else []))
     if not hasattr(env, "_hscl_documented"):
         env._hscl_documented = _documented_names(env)
+    found = None
     for name in candidates:
-        obj = _lookup(importlib, name)
-        if obj is None or isinstance(obj, (int, float, str, bool, type(None))):
-            continue
-        found = env._hscl_documented.get(id(obj))
-        if found is not None:
-            return env.get_domain("py").resolve_xref(env, node["refdoc"], app.builder, "obj", found[0], node,
-                                                     contnode)
-    # last: a short name that exactly one documented object of this package carries
-    short = target.rpartition(".")[2]
-    matches = [full for full, _ in env._hscl_documented.values() if full.rpartition(".")[2] == short]
-    if len(matches) == 1:
-        return env.get_domain("py").resolve_xref(env, node["refdoc"], app.builder, "obj", matches[0], node,
-                                                 contnode)
-    return None
+        obj = _lookup(name)
+        if obj is not None and not isinstance(obj, (int, float, str, bool)):
+            found = env._hscl_documented.get(id(obj))
+            if found is not None:
+                break
+    if found is None:
+        # last: a short name that exactly one documented object of this package carries
+        short = target.rpartition(".")[2]
+        matches = [full for full in env._hscl_documented.values() if full.rpartition(".")[2] == short]
+        found = matches[0] if len(matches) == 1 else None
+    if found is None:
+        return None
+    return env.get_domain("py").resolve_xref(env, node["refdoc"], app.builder, "obj", found, node, contnode)
 
 
 def setup(app):

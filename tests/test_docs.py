@@ -6,7 +6,6 @@ available from ``../shared/data`` says so by reading ``HYPERSPECTRAL_CL_DATA`` (
 exists); pages that need it are skipped cleanly otherwise.
 """
 
-import os
 import re
 from pathlib import Path
 
@@ -43,4 +42,3 @@ def test_page_blocks_run(page, tmp_path, monkeypatch):
             exec(compile(block, f"{page.name}, block {i}", "exec"), namespace)  # noqa: S102 - our own docs
         except Exception as exc:
             raise AssertionError(f"{page.relative_to(ROOT)}: Python block {i} failed:\n{block}") from exc
-    os.environ.pop("HYPERSPECTRAL_CL_DATA", None)

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import Scene, get_data_home, load_samson, load_usgs_library, make_synthetic_scene
+from ..datasets.fetch import DATA_HOME_ENV
 from ..model_selection import SpatialBlockSplit
 
 __all__ = ["DATASETS", "SPLITS", "bin_bands", "find_data_dir", "load_dataset", "make_splits", "split_windows"]
 
 DATASETS = ("synthetic", "samson")
 SPLITS = ("random", "spatial")
-_ENV = "HYPERSPECTRAL_CL_DATA"
 
 
 def find_data_dir(data_dir=None):
@@ -25,7 +25,7 @@ def find_data_dir(data_dir=None):
     package's source tree, then the data home of
     :func:`~hyperspectral_cl.datasets.fetch_samson` (``~/hyperspectral_cl_data``).
     """
-    candidates = [data_dir, os.environ.get(_ENV)]
+    candidates = [data_dir, os.environ.get(DATA_HOME_ENV)]
     candidates += [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3] / "shared" / "data"]
     candidates.append(get_data_home())  # where fetch_samson and fetch_usgs_library put their files
     for c in candidates:
@@ -60,7 +60,7 @@ def _samson_error(where):
         f"Samson data not found ({where}). Point the runner at it with "
         "`hyperspectral-cl reproduce --dataset samson --samson PATH` (a Samson .mat file with ground truth, "
         "or a folder holding one, e.g. samson_1.mat with Samson_GT_sunning.mat), or set "
-        f"{_ENV} to a folder with a samson/ subfolder, or download it once with "
+        f"{DATA_HOME_ENV} to a folder with a samson/ subfolder, or download it once with "
         "`python -c 'from hyperspectral_cl.datasets import fetch_samson; fetch_samson()'`."
     )
 
