@@ -414,8 +414,11 @@ def build_parser():
 def main(argv=None):
     """Entry point of the ``hyperspectral-cl`` console script."""
     args = build_parser().parse_args(argv)
-    if args.command not in ("fit", "predict"):
+    if args.command not in ("fit", "predict", "reproduce"):
         return args.func(args)
+    if args.command == "reproduce":  # it handles its own errors (a missing dataset, Ctrl-C and the cache)
+        with _warnings_as_lines(args.command):
+            return args.func(args)
     with _warnings_as_lines(args.command):
         try:
             return args.func(args)

@@ -4,6 +4,7 @@ import json
 import re
 import signal
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -171,7 +172,8 @@ def test_report_figure(tiny_run, tmp_path):
 def test_report_without_matplotlib_writes_the_tables(tiny_run, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
     _, res = tiny_run
-    assert write_report(res, tmp_path, stem="t") == [tmp_path / "t.md", tmp_path / "t.csv"]
+    with pytest.warns(UserWarning, match=r"matplotlib is not installed, so t\.png was not written"):
+        assert write_report(res, tmp_path, stem="t") == [tmp_path / "t.md", tmp_path / "t.csv"]
 
 
 def test_classical_names_cover_features_and_linear_and_nonlinear_regressors():
@@ -425,6 +427,54 @@ def test_a_ctrl_c_swallowed_by_the_fit_is_not_cached(tmp_path, monkeypatch):
         run_reproduction("synthetic", "quick", cache_dir=tmp_path, **CLASSICAL_ONLY)
     assert list(tmp_path.iterdir()) == []
     assert signal.getsignal(signal.SIGINT) is handler  # restored
+
+
+def test_task_warnings_are_summarised_after_the_run_once_per_kind(tmp_path, monkeypatch):
+    import hyperspectral_cl.reproduce.runner as runner
+
+    original = runner._fit
+
+    rcond = iter(np.geomspace(1e-20, 1e-17, 10))
+
+    def fit(model, X, y, **params):  # every task warns twice, with varying numbers, as ill-conditioned solves do
+        warnings.warn(f"Ill-conditioned matrix (rcond={next(rcond):.3e}): result may not be accurate.",
+                      RuntimeWarning, stacklevel=2)
+        warnings.warn("the same words each time", UserWarning, stacklevel=2)
+        return original(model, X, y, **params)
+
+    monkeypatch.setattr(runner, "_fit", fit)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_reproduction("synthetic", "quick", cache_dir=None, **CLASSICAL_ONLY)
+    messages = [(w.category, str(w.message)) for w in caught]
+    n_tasks = 2  # CLASSICAL_ONLY: one classical row on one split, two seeds
+    ill = [m for c, m in messages if c is RuntimeWarning]
+    assert len(ill) == 1 and ill[0].startswith("Ill-conditioned matrix (rcond=")
+    assert ill[0].endswith(f"[{n_tasks} times during the run, numbers varying]")
+    assert [m for c, m in messages if c is UserWarning] == [f"the same words each time [{n_tasks} times during the run]"]
+
+
+def test_cli_reproduce_prints_warnings_as_lines(tmp_path, monkeypatch, capsys):
+    import hyperspectral_cl.reproduce.runner as runner
+
+    original = runner._fit
+
+    def fit(model, X, y, **params):
+        warnings.warn("a task's warning", UserWarning, stacklevel=2)
+        return original(model, X, y, **params)
+
+    import hyperspectral_cl.reproduce as reproduce
+
+    run = reproduce.run_reproduction
+    monkeypatch.setattr(runner, "_fit", fit)
+    monkeypatch.setattr(reproduce, "run_reproduction", lambda *a, **k: run(*a, **{**k, **CLASSICAL_ONLY}))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out = tmp_path / "out"
+    argv = ["reproduce", "--jobs", "1", "--out", str(out), "--no-cache", "--quiet"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "hyperspectral-cl reproduce: warning: a task's warning [" in err
+    assert "hyperspectral-cl reproduce: warning: matplotlib is not installed, so reproduce_synthetic_quick.png" in err
 
 
 def test_cli_interrupted_exits_130_without_a_report(tmp_path, monkeypatch, capsys):

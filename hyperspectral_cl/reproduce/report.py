@@ -1,6 +1,7 @@
 """Tables (markdown, CSV) and a bar chart of reproduction results."""
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -178,19 +179,19 @@ def plot_results(results, path):
         for i, v in enumerate(variants):
             x = np.arange(len(backbones)) + (i - (len(variants) - 1) / 2) * width
             means = np.array([sub.loc[(b, v), "r2_mean"] if (b, v) in sub.index else np.nan for b in backbones])
-            stds = [sub.loc[(b, v), "r2_std"] if (b, v) in sub.index else np.nan for b in backbones]
-            ax.bar(x, means - bottom, width, bottom=bottom, yerr=stds, label=v if ax is axes[0][0] else None,
-                   capsize=2)
-            for xi, m in zip(x, means, strict=True):
-                if m < bottom:
-                    ax.annotate(f"{m:.2f}", (xi, bottom), xytext=(0, 3), textcoords="offset points", rotation=90,
-                                ha="center", va="bottom", fontsize=7)
+            stds = np.array([sub.loc[(b, v), "r2_std"] if (b, v) in sub.index else np.nan for b in backbones])
+            clipped = means < bottom
+            # a clipped bar's error bar would cover its label: the label carries the spread instead
+            ax.bar(x, means - bottom, width, bottom=bottom, yerr=np.where(clipped, np.nan, stds),
+                   label=v if ax is axes[0][0] else None, capsize=2)
+            for xi, m, sd in zip(x[clipped], means[clipped], stds[clipped], strict=True):
+                ax.annotate(f"{m:.2f} ± {np.nan_to_num(sd):.2f}", (xi, bottom), xytext=(0, 3),
+                            textcoords="offset points", rotation=90, ha="center", va="bottom", fontsize=7)
         if best is not None:  # each panel names its own best classical row (they differ between splits)
             ax.axhline(best.r2_mean, color="k", ls="--", lw=1,
                        label="best classical row of the panel" if ax is axes[0][0] else None)
-            ax.text(0.01, 0.01, f"dashed: best classical, {best.model} ({best.r2_mean:.3f})",
-                    transform=ax.transAxes, fontsize=7, va="bottom",
-                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
+            # under the axis, where no bar or clipped-bar label can hide it
+            ax.set_xlabel(f"dashed: best classical, {best.model} ({best.r2_mean:.3f})", fontsize=8)
         ax.set_xticks(np.arange(len(backbones)), backbones)
         ax.set_title(f"{results['dataset']['dataset']}, {split} split")
         ax.set_ylim(bottom, top)
@@ -204,7 +205,10 @@ def plot_results(results, path):
 
 
 def write_report(results, out_dir, *, stem=None, plot=True):
-    """Write ``<stem>.md``, ``<stem>.csv`` and (with matplotlib) ``<stem>.png``; return their paths."""
+    """Write ``<stem>.md``, ``<stem>.csv`` and (with matplotlib) ``<stem>.png``; return their paths.
+
+    Without matplotlib the PNG is skipped with a UserWarning that says how to get it.
+    """
     from pathlib import Path
 
     out_dir = Path(out_dir)
@@ -217,6 +221,8 @@ def write_report(results, out_dir, *, stem=None, plot=True):
         try:
             plot_results(results, out_dir / f"{stem}.png")
             paths.append(out_dir / f"{stem}.png")
-        except ImportError:
-            pass
+        except ImportError:  # the tables are the result; the figure is an extra, but never dropped silently
+            warnings.warn(f"matplotlib is not installed, so {stem}.png was not written (the tables were): "
+                          "pip install matplotlib, or hyperspectral-cl[plot], and run the same command again "
+                          "(finished tasks come from the cache)", UserWarning, stacklevel=2)
     return paths

@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import signal
 import tempfile
 import threading
@@ -197,15 +198,45 @@ def _fit(model, X, y, **fit_params):
     return model.fit(X, y, **fit_params)
 
 
+def _recorded(compute):
+    """``(result, warnings)``: run one task, keeping the warnings it raises as ``(category, message)`` pairs.
+
+    Printed as they come, a task's warnings would break the progress bar (a
+    grid raises dozens, e.g. scikit-learn's ill-conditioning warnings for the
+    smallest ridge penalties of the inner searches); the run summarises them
+    once it is done (:func:`_summarise`).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = compute()
+    return result, [(w.category, str(w.message)) for w in caught]
+
+
 def _call(index, compute, threads):
-    """Run one task in a worker process: ``(index, result)``, with ``threads`` torch threads."""
+    """Run one task in a worker process: ``(index, (result, warnings))``, with ``threads`` torch threads."""
     if threads:
         torch.set_num_threads(threads)
-    return index, compute()
+    return index, _recorded(compute)
+
+
+def _summarise(caught):
+    """Warn once per kind of message among the tasks' warnings, with how often it came.
+
+    Messages that differ only in their numbers (an ``rcond``, a fold's score)
+    count as one kind; the first of them is shown.
+    """
+    kinds = {}
+    for category, message in caught:
+        key = (category, re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "#", message))
+        kinds.setdefault(key, []).append(message)
+    for (category, _), messages in kinds.items():
+        times = "once" if len(messages) == 1 else f"{len(messages)} times"
+        varying = ", numbers varying" if len(set(messages)) > 1 else ""
+        warnings.warn(f"{messages[0]} [{times} during the run{varying}]", category, stacklevel=3)
 
 
 def _computed(computes, n_jobs, threads):
-    """Yield ``(index, result)`` for each callable as it finishes: in this process, or in ``n_jobs`` workers.
+    """Yield ``(index, (result, warnings))`` for each callable as it finishes: in this process, or in ``n_jobs`` workers.
 
     Workers are processes (joblib's loky backend), each single-threaded unless
     ``threads`` says otherwise: small convolutions gain little from a second
@@ -214,7 +245,7 @@ def _computed(computes, n_jobs, threads):
     """
     if n_jobs == 1 or not computes:
         for index, compute in enumerate(computes):
-            yield index, compute()
+            yield index, _recorded(compute)
         return
     from joblib import Parallel, delayed
 
@@ -392,6 +423,13 @@ def run_reproduction(
     KeyboardInterrupt
         On Ctrl-C during a task, even when the training loop swallowed it
         (skorch does): the half-trained model is neither cached nor returned.
+
+    Warns
+    -----
+    Warning
+        The warnings the tasks raised, once per kind of message with how
+        often it came, after the progress bar closes (in tasks they would
+        break it); tasks read from the cache raise none.
     """
     from tqdm.auto import tqdm
 
@@ -425,7 +463,7 @@ def run_reproduction(
         + preset.seeds * (len(backbones) * len(variants) + len(classical))
     )
     bar = tqdm(total=n_tasks, desc=f"reproduce {dataset} ({preset.name})", disable=not progress, unit="task")
-    runs, searches = [], []
+    runs, searches, caught = [], [], []
 
     def phase(tasks):
         """Results of ``tasks`` (``(kind, spec, compute)``), in order: cached ones read, the others computed.
@@ -437,7 +475,8 @@ def run_reproduction(
         bar.update(sum(r is not None for r in results))
         missing = [i for i, r in enumerate(results) if r is None]
         with _interrupt_guard() as interrupted:
-            for j, result in _computed([tasks[i][2] for i in missing], n_jobs, threads):
+            for j, (result, raised) in _computed([tasks[i][2] for i in missing], n_jobs, threads):
+                caught.extend(raised)
                 kind, spec, _ = tasks[missing[j]]
                 if interrupted():
                     raise KeyboardInterrupt(f"{kind} task interrupted: its result is not cached")
@@ -482,5 +521,6 @@ def run_reproduction(
                     runs.append({**row, **result})
     finally:  # on an error or Ctrl-C too: the message then starts on a fresh line
         bar.close()
+    _summarise(caught)
     return {"dataset": description, "preset": preset.as_dict(), "spectrum_norm": spectrum_norm, "runs": runs,
             "searches": searches}
