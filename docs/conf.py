@@ -41,6 +41,15 @@ nitpick_ignore_regex = [
 
 # -- MyST: the user guide is Markdown; $...$ and $$...$$ are maths
 myst_enable_extensions = ["dollarmath", "colon_fence", "deflist"]
+
+# The published site loads MathJax 3 from its CDN. To check the equations offline (no CDN), point this at a
+# local MathJax 2 (Debian: apt-get install libjs-mathjax; then
+# HYPERSPECTRAL_CL_MATHJAX=/usr/share/javascript/mathjax/MathJax.js). MyST marks its sections
+# mathjax_ignore and relies on MathJax 3's processHtmlClass, whose MathJax 2 spelling is tex2jax's.
+if os.environ.get("HYPERSPECTRAL_CL_MATHJAX"):
+    mathjax_path = "file://" + os.path.abspath(os.environ["HYPERSPECTRAL_CL_MATHJAX"]) + "?config=TeX-AMS-MML_HTMLorMML"
+    mathjax2_config = {"tex2jax": {"processClass": "math|output_area", "ignoreClass": "tex2jax_ignore|mathjax_ignore",
+                                   "inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]]}}
 myst_heading_anchors = 3
 
 # -- autodoc / autosummary / numpydoc

@@ -104,7 +104,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
     second forward pass runs.
 
     The default training recipe is built to train on data nobody tuned it on
-    (README, "Training recipe"): the network normalises its input with
+    (user guide, "The training recipe and what it achieves"): the network normalises its input with
     statistics of the training patches *after* augmentation (so physical
     transforms see the values you passed); it trains with AdamW, a
     learning-rate warm-up and cosine decay and gradient-norm clipping; it stops
@@ -187,7 +187,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         linear map would leave the simplex). The blend was the most accurate
         of the three in the package's measurements: a backbone trained from a
         fixed ridge start stayed near it where a backbone trained on its own
-        went well beyond (README, "Training recipe").
+        went well beyond (user guide, "The training recipe and what it achieves").
     standardize_targets : bool or 'auto', default='auto'
         Whether the network regresses standardised targets (zero mean, unit
         variance per target; predictions are mapped back). ``'auto'``
@@ -242,7 +242,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         bfloat16 (AVX512-BF16 or AMX: Intel Cooper Lake, Sapphire Rapids and
         later, AMD Zen 4 and later) and on NVIDIA GPUs from Ampere on;
         ``'fp16'`` on CUDA GPUs. Measured speed: ``benchmarks/training_step.py``;
-        accuracy: ``benchmarks/recipe_ablation.py`` (README, "Speed").
+        accuracy: ``benchmarks/recipe_ablation.py`` (documentation, "Benchmarks").
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling, augmentations and the
         validation hold-out. With an int, CPU training is reproducible; torch's
