@@ -1,4 +1,4 @@
-"""The five backbones: shapes, gradients, size limits, architecture facts, and training through the estimator."""
+"""The six backbones: shapes, gradients, size limits, architecture facts, and training through the estimator."""
 
 import pickle
 
@@ -16,6 +16,7 @@ from hyperspectral_cl.backbones import (
     Hamida,
     Li,
     Luo,
+    PixelMLP,
     Varahagiri,
     get_backbone,
     list_backbones,
@@ -23,7 +24,7 @@ from hyperspectral_cl.backbones import (
 )
 from hyperspectral_cl.backbones.base import conv_out
 
-NAMES = ["luo", "hamida", "li", "atik", "varahagiri"]
+NAMES = ["luo", "hamida", "li", "atik", "varahagiri", "pixel-mlp"]
 
 # (bands, patch) pairs each backbone must take: around its minimum, odd and even patches, the paper's sizes
 SHAPES = {
@@ -32,9 +33,10 @@ SHAPES = {
     "li": [(5, 5), (12, 6), (21, 7), (40, 8)],
     "atik": [(5, 4), (12, 5), (21, 6), (40, 9)],
     "varahagiri": [(9, 3), (16, 4), (25, 7), (40, 11), (24, 12)],
+    "pixel-mlp": [(1, 1), (3, 2), (17, 5), (40, 10)],
 }
 # smallest accepted (bands, patch), from the architectures
-MINIMA = {"luo": (24, 3), "hamida": (3, 3), "li": (5, 5), "atik": (5, 4), "varahagiri": (9, 3)}
+MINIMA = {"luo": (24, 3), "hamida": (3, 3), "li": (5, 5), "atik": (5, 4), "varahagiri": (9, 3), "pixel-mlp": (1, 1)}
 # small options so the tests stay fast; the defaults are checked separately
 SMALL = {
     "luo": {"n_kernels": 4, "n_maps": 4, "n_hidden": 16},
@@ -42,6 +44,7 @@ SMALL = {
     "li": {"n_planes": 2},
     "atik": {"n_filters": 2},
     "varahagiri": {"dim": 16, "heads": 2},
+    "pixel-mlp": {"n_hidden": 32},
 }
 
 
@@ -49,11 +52,12 @@ def n_params(module):
     return sum(p.numel() for p in module.parameters())
 
 
-def test_registry_lists_the_five_and_resolves_aliases():
+def test_registry_lists_the_six_and_resolves_aliases():
     assert list_backbones() == sorted(NAMES)
     assert get_backbone("3d-convsst") is Varahagiri is get_backbone("VARAHAGIRI")
     assert get_backbone("hsi-cnn") is Luo
-    assert [get_backbone(n) for n in NAMES] == [Luo, Hamida, Li, Atik, Varahagiri]
+    assert get_backbone("pixel") is PixelMLP
+    assert [get_backbone(n) for n in NAMES] == [Luo, Hamida, Li, Atik, Varahagiri, PixelMLP]
 
 
 @pytest.mark.parametrize("name,bands,patch", [(n, b, p) for n in NAMES for b, p in SHAPES[n]])
@@ -90,7 +94,7 @@ def test_minimum_sizes_are_accepted_and_anything_smaller_is_a_clear_error(name):
         cls(bands, patch - 1, 2)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [n for n in NAMES if MINIMA[n][1] > 1])  # a 0-pixel patch is refused earlier
 def test_too_small_input_through_the_estimator_names_backbone_and_minimum(name):
     bands, patch = MINIMA[name]
     X = np.zeros((8, 1, bands, patch - 1, patch - 1), np.float32)
@@ -301,7 +305,7 @@ def regression_problem(bands, patch, n=96, seed=0):
     return X, y
 
 
-FIT_SHAPES = {"luo": (30, 5), "hamida": (12, 5), "li": (12, 5), "atik": (12, 5), "varahagiri": (12, 5)}
+FIT_SHAPES = {"luo": (30, 5), "hamida": (12, 5), "li": (12, 5), "atik": (12, 5), "varahagiri": (12, 5), "pixel-mlp": (12, 5)}
 
 
 @pytest.fixture(scope="module")
@@ -392,3 +396,18 @@ def test_register_backbone_rejects_non_modules():
     with pytest.raises(TypeError, match="nn.Module subclass"):
         register_backbone("not-a-module")(object)
     assert issubclass(Li, Backbone)
+
+
+def test_pixel_mlp_predicts_the_mean_of_per_pixel_predictions_whatever_their_arrangement():
+    torch.manual_seed(0)
+    net = PixelMLP(7, 4, 3, n_hidden=5, n_layers=3).double().eval()
+    x = torch.randn(6, 1, 7, 4, 4, dtype=torch.float64)
+    pred, features = net(x)
+    # naive reference: every pixel's spectrum through the network as a 1 x 1 patch, then the average
+    per_pixel = torch.stack([net(x[:, :, :, i:i + 1, j:j + 1])[0] for i in range(4) for j in range(4)])
+    torch.testing.assert_close(pred, per_pixel.mean(dim=0))
+    assert features.shape == (6, 5) and sum(isinstance(m, torch.nn.Linear) for m in net.body) == 3
+    shuffled = x.flatten(3)[..., torch.randperm(16)].reshape(x.shape)
+    torch.testing.assert_close(net(shuffled)[0], pred)
+    with pytest.raises(ValueError, match="n_layers"):
+        PixelMLP(7, 4, 3, n_layers=0)

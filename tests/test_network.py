@@ -17,7 +17,7 @@ from hyperspectral_cl.model_selection import spatial_holdout
 from hyperspectral_cl.network import RIDGE_ALPHAS, PatchNetwork
 
 SMALL = {"luo": {}, "hamida": {}, "li": {"n_planes": 2}, "atik": {"n_filters": 2},
-         "varahagiri": {"dim": 16, "heads": 2}}
+         "varahagiri": {"dim": 16, "heads": 2}, "pixel-mlp": {"n_hidden": 8}}
 
 
 @pytest.fixture(scope="module")

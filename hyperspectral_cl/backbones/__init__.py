@@ -11,6 +11,7 @@ name            paper                                         class
 ``li``          Li, Zhang and Shen 2017                       :class:`Li`
 ``atik``        Atik 2024, dual-stream 3-D CNN                :class:`Atik`
 ``varahagiri``  Varahagiri et al. 2024, 3D-ConvSST            :class:`Varahagiri`
+``pixel-mlp``   this package: a per-pixel MLP, averaged       :class:`PixelMLP`
 ==============  ============================================  =================
 """
 
@@ -19,6 +20,7 @@ from .base import BACKBONES, Backbone, MapBackbone, get_backbone, list_backbones
 from .hamida import Hamida
 from .li import Li
 from .luo import Luo
+from .pixel import PixelMLP
 from .varahagiri import Varahagiri
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "Li",
     "Luo",
     "MapBackbone",
+    "PixelMLP",
     "Varahagiri",
     "get_backbone",
     "list_backbones",
