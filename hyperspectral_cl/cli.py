@@ -416,10 +416,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command not in ("fit", "predict", "reproduce"):
         return args.func(args)
-    if args.command == "reproduce":  # it handles its own errors (a missing dataset, Ctrl-C and the cache)
-        with _warnings_as_lines(args.command):
-            return args.func(args)
     with _warnings_as_lines(args.command):
+        if args.command == "reproduce":  # it handles its own errors (a missing dataset, Ctrl-C and the cache)
+            return args.func(args)
         try:
             return args.func(args)
         except KeyboardInterrupt:
