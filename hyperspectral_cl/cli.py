@@ -302,11 +302,13 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo",
-        help="train baseline and contrastive networks and a ridge baseline on a built-in synthetic scene",
+        help="train the default network and its contrastive variant beside ridge and kernel ridge on a built-in "
+             "synthetic scene",
     )
     demo.add_argument("--epochs", type=int, default=100,
                       help="epoch budget per network; early stopping usually ends sooner (default 100)")
-    demo.add_argument("--backbone", default="li", help="luo, hamida, li, atik or varahagiri (default li)")
+    demo.add_argument("--backbone", default="pixel-mlp",
+                      help="pixel-mlp, luo, hamida, li, atik or varahagiri (default pixel-mlp)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     demo.add_argument("--threads", type=_count, default=1,
@@ -366,7 +368,8 @@ def build_parser():
                                                                "(default 9)")
     fit.add_argument("--patch-size", type=_count, default=None,
                      help="side of the centre patch the network sees (default: the window)")
-    fit.add_argument("--backbone", default="li", help="luo, hamida, li, atik or varahagiri (default li)")
+    fit.add_argument("--backbone", default="pixel-mlp",
+                      help="pixel-mlp, luo, hamida, li, atik or varahagiri (default pixel-mlp)")
     fit.add_argument("--out", required=True, help="the model file to write (e.g. model.pt), and MODEL.json beside it")
     fit.add_argument("--epochs", type=_count, default=100,
                      help="epoch budget; early stopping usually ends sooner (default 100)")

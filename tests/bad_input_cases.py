@@ -273,7 +273,7 @@ CASES = [
     Case(NUMBERS, "ContrastivePatchRegressor(alpha=-1.0)", "negative alpha",
          XY, lambda X, y: net(alpha=-1.0).fit(X, y), ValueError, "alpha must be >= 0.0, got -1.0"),
     Case(NUMBERS, "ContrastivePatchRegressor(alpha='big')", "a string alpha",
-         XY, lambda X, y: net(alpha="big").fit(X, y), TypeError, "alpha must be a real number, got 'big' (str)"),
+         XY, lambda X, y: net(alpha="big").fit(X, y), TypeError, "alpha must be a real number >= 0 or 'auto', got 'big' (str)"),
     Case(NUMBERS, "ContrastivePatchRegressor(temperature=0.0)", "zero temperature",
          XY, lambda X, y: net(temperature=0.0).fit(X, y), ValueError, "temperature must be > 0.0, got 0.0"),
     Case(NUMBERS, "ContrastivePatchRegressor(temperature=nan)", "NaN temperature",

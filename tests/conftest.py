@@ -36,8 +36,12 @@ def windows(scene):
 
 
 def tiny_net_params(**overrides):
-    """Parameters of a fast ContrastivePatchRegressor for tests."""
-    params = dict(max_epochs=2, batch_size=64, random_state=0, module__n_planes=2)
+    """Parameters of a fast ContrastivePatchRegressor for tests.
+
+    The contrastive term on (``alpha=1``) and raw spectra (``spectrum_norm=None``): the
+    full training path, on values the tests can compute by hand.
+    """
+    params = dict(max_epochs=2, batch_size=64, random_state=0, module__n_planes=2, alpha=1.0, spectrum_norm=None)
     params.update(overrides)
     return params
 

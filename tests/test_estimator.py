@@ -569,6 +569,28 @@ def test_unlabeled_windows_change_what_is_learned(semi):
     np.testing.assert_allclose(without.predict(P), plain.predict(P), rtol=1e-6, atol=1e-7)
 
 
+def test_alpha_auto_is_off_with_labels_alone_and_on_with_unlabeled_windows(semi):
+    P, y_semi, _, _, labeled = semi
+    params = tiny_net_params(max_epochs=2, batch_size=32, early_stopping=False)
+    params.pop("alpha")
+    supervised = ContrastivePatchRegressor("li", **params).fit(P[labeled], y_semi[labeled])
+    assert supervised.alpha == "auto" and "train_contrastive" not in supervised.history_[-1]
+    off = ContrastivePatchRegressor("li", alpha=0.0, **params).fit(P[labeled], y_semi[labeled])
+    np.testing.assert_array_equal(supervised.predict(P), off.predict(P))
+    with_pool = ContrastivePatchRegressor("li", semi_supervised=True, **params).fit(P, y_semi)
+    assert np.isfinite(with_pool.history_[-1]["train_contrastive"])
+    on = ContrastivePatchRegressor("li", semi_supervised=True, alpha=1.0, **params).fit(P, y_semi)
+    np.testing.assert_array_equal(with_pool.predict(P), on.predict(P))
+    # a warm-up on the contrastive term alone switches it on too
+    pretrained = ContrastivePatchRegressor("li", pretrain_epochs=1, **params).fit(P[labeled], y_semi[labeled])
+    assert any(np.isfinite(h.get("train_contrastive", np.nan)) for h in pretrained.history_)
+
+
+def test_the_defaults_are_the_measured_recipe():
+    net = ContrastivePatchRegressor()
+    assert (net.backbone, net.alpha, net.spectrum_norm, net.ridge) == ("pixel-mlp", "auto", "l2", "auto")
+
+
 def test_a_pipeline_transforms_labeled_and_unlabeled_windows(scene):
     X, y, coords = scene.windows(5)
     y = np.array(y)
@@ -684,7 +706,7 @@ def test_a_backbone_returning_its_prediction_alone():
     with pytest.raises(TypeError, match="no embedding"):
         net.embed(X)
     with pytest.raises(TypeError, match="returned a prediction alone"):
-        ContrastivePatchRegressor(PredictionOnly, max_epochs=1, random_state=0).fit(X, y)
+        ContrastivePatchRegressor(PredictionOnly, alpha=1.0, max_epochs=1, random_state=0).fit(X, y)
 
 
 def test_semi_supervised_with_a_split_that_holds_out_unlabeled_rows_is_refused(semi):
@@ -980,7 +1002,7 @@ def data():
 
 def small_net(augment, **kw):
     return ContrastivePatchRegressor(
-        "li", augment=augment, max_epochs=1, batch_size=32, random_state=0, module__n_planes=2, **kw
+        "li", augment=augment, alpha=1.0, max_epochs=1, batch_size=32, random_state=0, module__n_planes=2, **kw
     )
 
 

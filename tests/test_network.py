@@ -61,7 +61,7 @@ def test_with_no_epoch_a_weighted_model_is_weighted_ridgecv(data, mode):
     w = np.random.default_rng(0).uniform(0, 3, len(y))
     w[:5] = 0.0
     net = ContrastivePatchRegressor("li", max_epochs=0, early_stopping=False, ridge=mode, random_state=0,
-                                    module__n_planes=2).fit(P, y, sample_weight=w)
+                                    spectrum_norm=None, module__n_planes=2).fit(P, y, sample_weight=w)
     features = naive_features(P)
     ridge = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(features, y, sample_weight=w)
     np.testing.assert_allclose(net.predict(P), ridge.predict(features), rtol=1e-4, atol=1e-5)
@@ -85,7 +85,7 @@ def test_every_backbone_starts_at_the_ridge_solution(data, name):
 def test_ridge_and_normalisation_are_fitted_on_the_training_part_only(data, mode):
     P, y, coords = data
     net = ContrastivePatchRegressor("li", max_epochs=0, random_state=3, early_stopping=True, ridge=mode,
-                                    module__n_planes=2).fit(P, y, groups=coords)
+                                    spectrum_norm=None, module__n_planes=2).fit(P, y, groups=coords)
     valid = net.validation_indices_
     # the buffer of the hold-out drops some windows from training too: recompute it
     expected_train, expected_valid = spatial_holdout(coords, 5, test_size=0.15,
@@ -151,7 +151,8 @@ def test_constant_band_is_only_centred(data):
     P, y, _ = data
     P = np.array(P)
     P[:, :, 3] = 7.0
-    net = ContrastivePatchRegressor("li", max_epochs=0, early_stopping=False, module__n_planes=2).fit(P, y)
+    net = ContrastivePatchRegressor("li", max_epochs=0, early_stopping=False, spectrum_norm=None,
+                                    module__n_planes=2).fit(P, y)
     assert net.module_.band_scale[3] == 1.0 and net.module_.band_mean[3] == pytest.approx(7.0)
     assert np.isfinite(net.predict(P)).all()
 

@@ -86,8 +86,9 @@ KRR_ALPHAS = np.logspace(-5, 0, 6)
 def paper_recipe(backbone, lr=1e-3):
     """The training recipe of the paper (and of this package before 0.2): estimator parameters.
 
-    SGD with momentum 0.9 at a fixed rate, batch 256, the published architectures
-    (flattened maps, no pooling), no ridge skip connection, no early stopping, no
+    The contrastive term at weight 1, SGD with momentum 0.9 at a fixed rate, batch
+    256, the published architectures (flattened maps, no pooling), no per-pixel
+    spectrum normalisation, no ridge skip connection, no early stopping, no
     learning-rate schedule and no gradient clipping. Inputs are still standardised
     per band (as ``PatchExtractor(standardize=True)`` did before 0.2).
 
@@ -103,8 +104,9 @@ def paper_recipe(backbone, lr=1e-3):
     dict
         Keyword arguments of :class:`~hyperspectral_cl.ContrastivePatchRegressor`.
     """
-    params = dict(optimizer=torch.optim.SGD, optimizer__momentum=0.9, lr=lr, batch_size=256, ridge=None,
-                  early_stopping=False, callbacks__lr_schedule=None, callbacks__gradient_clipping=None)
+    params = dict(alpha=1.0, spectrum_norm=None, optimizer=torch.optim.SGD, optimizer__momentum=0.9, lr=lr,
+                  batch_size=256, ridge=None, early_stopping=False, callbacks__lr_schedule=None,
+                  callbacks__gradient_clipping=None)
     if issubclass(get_backbone(backbone), MapBackbone):
         params["module__pooling"] = None
     return params
@@ -192,10 +194,12 @@ def deep_pipeline(backbone, variant, preset, *, seed, wavelengths, device="cpu",
         if preset.max_epochs is not None:
             params["max_epochs"] = preset.max_epochs
     params.update(net_params)
+    alpha = params.pop("alpha", 1.0)
+    params.pop("spectrum_norm", None)  # the run's own choice (an argument) applies to every row
     net = ContrastivePatchRegressor(
         backbone,
         augment=augment,
-        alpha=0.0 if augment is None else params.pop("alpha", 1.0),
+        alpha=0.0 if augment is None else alpha,
         contrastive=params.pop("contrastive", preset.contrastive),
         spectrum_norm=spectrum_norm,
         random_state=seed,
