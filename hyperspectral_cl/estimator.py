@@ -984,6 +984,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         ``w`` near 0 the model would otherwise be a ridge fitted on less data.
         """
         network = self._network()
+        cells = self._validation_cells()
         if network.ridge != "blend":
             self.blend_ = None
             return
@@ -995,10 +996,24 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             # call of partial_fit may have refitted it on every window)
             network.fit_ridge(self._batches(X, train), y[train], None if weights is None else weights[train])
             with self.autocast():  # judged as predict will run it
-                network.fit_blend(self._batches(X, valid), y[valid], None if weights is None else weights[valid])
+                network.fit_blend(self._batches(X, valid), y[valid], None if weights is None else weights[valid],
+                                  clusters=cells)
         if valid is not None and len(valid):
             network.fit_ridge(self._batches(X), y, weights)
         self.blend_ = network.blend.detach().cpu().numpy().copy()
+
+    def _validation_cells(self):
+        """Spatial cells (patch-sized squares) of the held-out windows, or None without their positions.
+
+        The blend's evidence is counted per cell, because overlapping windows of one cell are not
+        independent evidence (see :meth:`PatchNetwork.fit_blend`). The positions are kept by
+        ``get_split_datasets`` for this one use.
+        """
+        coords = self.__dict__.pop("_validation_coords", None)
+        if coords is None:
+            return None
+        cells = coords // self.patch_size_
+        return cells[:, 0] * (int(cells[:, 1].max()) + 1) + cells[:, 1]
 
     def _early_stopping_holdout(self, n_samples):
         """Whether this fit holds out windows for early stopping (without a user ``train_split``).
@@ -1077,6 +1092,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             dataset = self.get_dataset(X, y)
             train, valid = self._holdout(y, groups)
             self.training_indices_, self.validation_indices_ = train, valid
+            self._validation_coords = None if groups is None or valid is None else np.asarray(groups)[valid]
             dataset_train = Subset(dataset, train)
             dataset_valid = None if valid is None else Subset(dataset, valid)
             pool = getattr(self, "_unlabeled_pool", None)
@@ -1086,6 +1102,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                                                          self.patch_size_ // 2)
         else:
             # only what a train_split takes (skorch's ValidSplit takes groups): not the unlabeled pool
+            self._validation_coords = None
             split_params = {k: v for k, v in fit_params.items() if k != "unlabeled"}
             dataset_train, dataset_valid = super().get_split_datasets(X, y, **split_params)
             # a train_split like skorch's ValidSplit returns Subsets of the data: their rows serve the blend

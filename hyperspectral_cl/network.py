@@ -253,7 +253,7 @@ class PatchNetwork(nn.Module):
         return torch.cat(ridge).cpu().numpy(), torch.cat(net).cpu().numpy()
 
     @torch.no_grad()
-    def fit_blend(self, batches, targets, sample_weight=None):
+    def fit_blend(self, batches, targets, sample_weight=None, clusters=None):
         """Choose the backbone's weight ``w`` per target on held-out patches (``ridge='blend'``).
 
         ``w`` minimises the squared error of ``ridge + w * (backbone - ridge)``
@@ -265,6 +265,13 @@ class PatchNetwork(nn.Module):
         ``w = 0``, ridge alone. On a few held-out windows a backbone that
         happens to fit them is otherwise taken for a better model.
 
+        Overlapping windows are not independent: neighbours share most of their
+        pixels, so the spread of their gains understates the uncertainty of the
+        mean gain. Given ``clusters`` (e.g. the spatial cells the held-out
+        windows fall in), the standard error is taken over the clusters' mean
+        gains instead, as a cluster-robust standard error is; with fewer than
+        two clusters there is no evidence of a gain, and ``w = 0``.
+
         Parameters
         ----------
         batches : list of Tensor
@@ -275,6 +282,9 @@ class PatchNetwork(nn.Module):
             Weights of the held-out patches: ``w`` minimises the weighted
             squared error, and the rule compares the weighted mean gain with
             the standard error of the weighted gains.
+        clusters : array-like of shape (n_samples,) or None, default=None
+            A label per held-out patch; patches with one label count as one
+            unit of evidence for the standard error. None: every patch is one.
 
         Returns
         -------
@@ -290,8 +300,13 @@ class PatchNetwork(nn.Module):
         w = np.clip((v * (y - ridge) * d).sum(axis=0) / np.maximum((v * d * d).sum(axis=0), np.finfo(np.float64).tiny),
                     0, 1)
         gain = v * ((y - ridge) ** 2 - (y - ridge - w * d) ** 2)  # per window and target: what the blend saves
-        n = len(gain)
-        se = gain.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(gain.shape[1], np.inf)
+        units = gain
+        if clusters is not None:
+            _, label = np.unique(np.asarray(clusters)[labeled], return_inverse=True)
+            weight = np.bincount(label, weights=v[:, 0])
+            units = np.stack([np.bincount(label, weights=g) for g in gain.T], axis=1) / weight[:, None]
+        n = len(units)
+        se = units.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(gain.shape[1], np.inf)
         w = np.where(gain.mean(axis=0) > se, w, 0.0)
         self.blend.copy_(torch.from_numpy(w))
         return self

@@ -221,12 +221,17 @@ def test_blend_weight_is_the_least_squares_weight_on_the_validation_windows(data
     r, b, t = ridge[valid], backbone[valid], z[valid]
     errors = ((r[None] + grid[:, None, None] * (b - r)[None] - t[None]) ** 2).sum(axis=1)
     best = grid[errors.argmin(axis=0)]
-    # ... kept only where it beats ridge by more than one standard error of the per-window gain
+    # ... kept only where it beats ridge by more than one standard error of the mean gain, taken over the
+    # patch-sized spatial cells the held-out windows fall in (overlapping windows are not independent)
+    cell_of = [tuple(c // 5) for c in coords[valid]]
+    cells = sorted(set(cell_of))
     expected = []
     for k in range(z.shape[1]):
         gains = [(t[i, k] - r[i, k]) ** 2 - (t[i, k] - r[i, k] - best[k] * (b[i, k] - r[i, k])) ** 2
                  for i in range(len(t))]
-        expected.append(best[k] if np.mean(gains) > np.std(gains, ddof=1) / np.sqrt(len(gains)) else 0.0)
+        per_cell = [np.mean([g for g, c in zip(gains, cell_of) if c == cell]) for cell in cells]
+        se = np.std(per_cell, ddof=1) / np.sqrt(len(per_cell))
+        expected.append(best[k] if np.mean(gains) > se else 0.0)
     np.testing.assert_allclose(net.blend_, expected, atol=2e-4)
     mse = lambda p: ((p - t) ** 2).mean(axis=0)  # noqa: E731
     assert (mse(r + net.blend_ * (b - r)) <= mse(r) + 1e-9).all()  # never worse than ridge on the hold-out
@@ -234,6 +239,29 @@ def test_blend_weight_is_the_least_squares_weight_on_the_validation_windows(data
     ridge_all = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(features, z).predict(features)
     blended = ridge_all + net.blend_ * (backbone - ridge_all)
     np.testing.assert_allclose(net.predict(P), blended * net.y_scale_ + net.y_mean_, rtol=1e-4, atol=1e-5)
+
+
+def test_blend_counts_the_evidence_per_cluster(data, monkeypatch):
+    P, y, _ = data
+    network = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1, early_stopping=False)).fit(P, y).module_
+    # ridge predicts 0, the target is 1; the backbone is right on the 50 windows of cluster 0 and wrong
+    # (-0.5) on the 50 of cluster 1: w = (50 - 25) / (50 + 12.5) = 0.4, gains 0.64 and -0.44 per window
+    backbone = np.repeat(np.r_[np.ones(50), np.full(50, -0.5)][:, None], 3, axis=1)
+    monkeypatch.setattr(network, "parts", lambda batches: (np.zeros((100, 3)), backbone))
+    targets, clusters = np.ones((100, 3)), np.repeat([0, 1], 50)
+    # per window: mean gain 0.1 against a standard error of 0.054, kept
+    network.fit_blend([None], targets)
+    np.testing.assert_allclose(network.blend.numpy(), 0.4, rtol=1e-6)
+    # per cluster: two units of evidence, one of them a loss: the standard error is 0.54, ridge alone
+    network.fit_blend([None], targets, clusters=clusters)
+    np.testing.assert_array_equal(network.blend.numpy(), 0.0)
+    # a cluster that gains too: both units agree, the blend is kept
+    backbone[50:] = 1.0
+    network.fit_blend([None], targets, clusters=clusters)
+    np.testing.assert_allclose(network.blend.numpy(), 1.0)
+    # one cluster is no evidence of a gain at all
+    network.fit_blend([None], targets, clusters=np.zeros(100))
+    np.testing.assert_array_equal(network.blend.numpy(), 0.0)
 
 
 def test_blend_without_validation_windows_is_the_backbone_alone(data):
