@@ -9,9 +9,10 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse
 import torch
+from sklearn.utils import check_scalar as sklearn_check_scalar
 
 
-def as_float_array(X, name, *, ndim, dtype=np.float32, allow_nan=False, hints=None):
+def check_float_array(X, name, *, ndim, dtype=np.float32, allow_nan=False, hints=None):
     """Return ``X`` as a numpy array of ``dtype`` without modifying the caller's data.
 
     Parameters
@@ -130,7 +131,7 @@ def check_targets(y, n_samples, unlabeled_rows=False):
     if y is None:
         raise ValueError("y is required: regression targets of shape (n_samples,) or (n_samples, n_targets)")
     try:
-        arr = as_float_array(y, "y", ndim=(1, 2), allow_nan=unlabeled_rows)
+        arr = check_float_array(y, "y", ndim=(1, 2), allow_nan=unlabeled_rows)
     except ValueError as exc:
         if "NaN" in str(exc) and not unlabeled_rows:
             raise ValueError(f"{exc}; to train on unlabeled windows, mark them with rows of NaN targets and pass "
@@ -172,7 +173,7 @@ def check_sample_weight(sample_weight, n_samples, labeled):
     -------
     ndarray of float64, shape (n_samples,)
     """
-    w = as_float_array(sample_weight, "sample_weight", ndim=1, dtype=np.float64)
+    w = check_float_array(sample_weight, "sample_weight", ndim=1, dtype=np.float64)
     if w.shape[0] != n_samples:
         raise ValueError(f"sample_weight must have one weight per window, shape ({n_samples},); got {w.shape}")
     if (w < 0).any():
@@ -184,19 +185,31 @@ def check_sample_weight(sample_weight, n_samples, labeled):
 
 
 def check_scalar(value, name, *, kind=Real, min_val=None, max_val=None, include_min=True, include_max=True):
-    """Check a hyper-parameter is a number in a range, naming it in the error."""
-    if isinstance(value, bool) or not isinstance(value, kind):
-        expected = "an integer" if kind is Integral else "a real number"
+    """:func:`sklearn.utils.check_scalar`, also refusing booleans and non-finite values, with our messages.
+
+    scikit-learn accepts ``True`` as an integer and lets NaN through its range
+    checks; a hyper-parameter of either kind is a mistake here. Its messages are
+    rephrased as ``'<name> must be <expected>, got <value>'``, the form every
+    other error of the package takes.
+    """
+    expected = "an integer" if kind is Integral else "a real number"
+    if isinstance(value, bool):
         raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
-    if not np.isfinite(value):
+    if isinstance(value, kind) and not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
-    if min_val is not None and (value < min_val or (value == min_val and not include_min)):
-        op = ">=" if include_min else ">"
-        raise ValueError(f"{name} must be {op} {min_val}, got {value!r}")
-    if max_val is not None and (value > max_val or (value == max_val and not include_max)):
-        op = "<=" if include_max else "<"
-        raise ValueError(f"{name} must be {op} {max_val}, got {value!r}")
-    return value
+    boundaries = {(True, True): "both", (True, False): "left", (False, True): "right"}.get(
+        (include_min or min_val is None, include_max or max_val is None), "neither")
+    if (boundaries == "left" and min_val is None) or (boundaries == "right" and max_val is None):
+        boundaries = "neither"  # an absent bound is no boundary: scikit-learn refuses the combination
+    try:
+        return sklearn_check_scalar(value, name, kind, min_val=min_val, max_val=max_val,
+                                    include_boundaries=boundaries)
+    except TypeError:
+        raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})") from None
+    except ValueError:
+        below = min_val is not None and (value < min_val or (value == min_val and not include_min))
+        bound, op = (min_val, ">=" if include_min else ">") if below else (max_val, "<=" if include_max else "<")
+        raise ValueError(f"{name} must be {op} {bound}, got {value!r}") from None
 
 
 def unknown_name_error(kind, name, known):

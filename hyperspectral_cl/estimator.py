@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from ._torch_utils import frozen_batchnorm_stats, seeded_torch_rng
-from ._validation import as_float_array, check_sample_weight, check_scalar, check_targets
+from ._validation import check_float_array, check_sample_weight, check_scalar, check_targets
 from ._version import __version__
 from .augment import make_augmentation
 from .backbones import get_backbone
@@ -523,7 +523,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             raise TypeError(f"random_state must be None, an int or a numpy RandomState, got {rs!r}")
 
     def _validate_X(self, X):
-        X = as_float_array(X, "X", ndim=5, hints={
+        X = check_float_array(X, "X", ndim=5, hints={
             4: "this looks like windows (n_samples, height, width, n_bands): put a PatchExtractor first, e.g. "
                "Pipeline([('patches', PatchExtractor(size)), ('net', ContrastivePatchRegressor(...))])",
             3: "this looks like one image cube (height, width, n_bands): cut it into windows with "

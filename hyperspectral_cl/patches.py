@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import as_float_array
+from ._validation import check_float_array
 from .network import SPECTRUM_NORMS
 from .windows import _check_patch_size, extract_windows, nodata_pixels, reflect_index
 
@@ -30,11 +30,11 @@ WINDOW_HINTS = {
 def _as_windows(X, dtype=np.float32):
     """``X`` as 4-D windows of ``dtype``; NaN (no-data, masked entries) or inf are refused, naming the rows."""
     try:
-        return as_float_array(X, "X", ndim=4, dtype=dtype, hints=WINDOW_HINTS)
+        return check_float_array(X, "X", ndim=4, dtype=dtype, hints=WINDOW_HINTS)
     except ValueError as exc:
         if not str(exc).startswith("X contains NaN or infinity"):
             raise
-    arr = as_float_array(X, "X", ndim=4, dtype=dtype, allow_nan=True, hints=WINDOW_HINTS)  # a masked array comes back with NaN
+    arr = check_float_array(X, "X", ndim=4, dtype=dtype, allow_nan=True, hints=WINDOW_HINTS)  # a masked array comes back with NaN
     bad = np.flatnonzero(~np.isfinite(arr).reshape(len(arr), -1).all(axis=1))
     rows = ", ".join(str(i) for i in bad[:5]) + (", ..." if bad.size > 5 else "")
     raise ValueError(

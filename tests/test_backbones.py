@@ -279,18 +279,21 @@ def test_projection_head_changes_the_embedding_not_the_prediction(name):
     torch.testing.assert_close(z, projected.projector(f1))
 
 
-@pytest.mark.parametrize("bad", [0, -3, 2.5, True])
-def test_bad_projection_dim(bad):
-    with pytest.raises(ValueError, match="projection_dim must be a positive integer"):
+@pytest.mark.parametrize("bad,error", [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError)])
+def test_bad_projection_dim(bad, error):
+    # scikit-learn's split: a value of the wrong type is a TypeError, one out of range a ValueError
+    with pytest.raises(error, match="projection_dim must be a positive integer"):
         Li(12, 5, 2, projection_dim=bad)
 
 
 @pytest.mark.parametrize(
-    "cls,kw,param", [(Li, {"n_planes": 0}, "n_planes"), (Atik, {"n_filters": -1}, "n_filters"),
-                     (Luo, {"n_hidden": 1.5}, "n_hidden"), (Varahagiri, {"depth": 0}, "depth")]
+    "cls,kw,param,error", [(Li, {"n_planes": 0}, "n_planes", ValueError),
+                           (Atik, {"n_filters": -1}, "n_filters", ValueError),
+                           (Luo, {"n_hidden": 1.5}, "n_hidden", TypeError),
+                           (Varahagiri, {"depth": 0}, "depth", ValueError)]
 )
-def test_bad_options_name_the_parameter(cls, kw, param):
-    with pytest.raises(ValueError, match=param):
+def test_bad_options_name_the_parameter(cls, kw, param, error):
+    with pytest.raises(error, match=param):
         cls(40, 9, 2, **kw)
 
 

@@ -229,7 +229,7 @@ def test_blend_weight_is_the_least_squares_weight_on_the_validation_windows(data
     for k in range(z.shape[1]):
         gains = [(t[i, k] - r[i, k]) ** 2 - (t[i, k] - r[i, k] - best[k] * (b[i, k] - r[i, k])) ** 2
                  for i in range(len(t))]
-        per_cell = [np.mean([g for g, c in zip(gains, cell_of) if c == cell]) for cell in cells]
+        per_cell = [np.mean([g for g, c in zip(gains, cell_of, strict=True) if c == cell]) for cell in cells]
         se = np.std(per_cell, ddof=1) / np.sqrt(len(per_cell))
         expected.append(best[k] if np.mean(gains) > se else 0.0)
     np.testing.assert_allclose(net.blend_, expected, atol=2e-4)

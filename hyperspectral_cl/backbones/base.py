@@ -88,8 +88,14 @@ def conv_out(length, kernel, stride=1, padding=0):
 
 
 def check_positive_int(value, name):
-    """Raise a ValueError naming ``name`` unless ``value`` is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+    """Refuse anything but a positive integer, naming ``name``.
+
+    A TypeError for a value that is not an integer (a bool included), a ValueError for one below 1: the
+    split scikit-learn's ``check_scalar`` makes.
+    """
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
+    if value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
