@@ -59,7 +59,7 @@ def has_special(arr, special):
 
 
 def array_violations(arr, special, ndim):
-    """The errors our as_float_array may raise for ``arr``."""
+    """The errors our check_float_array may raise for ``arr``."""
     out = []
     if np.iscomplexobj(arr):
         out.append((TypeError, "X must hold real numbers"))
