@@ -9,9 +9,10 @@ abundances, all 224 (synthetic) or 156 (Samson) bands, the spatial split of the 
 four blocks held out, with a buffer), ``--n-train`` training windows per seed drawn from the training
 region. Rows:
 
-* the default pipeline, ``ContrastivePatchRegressor(backbone, spectrum_norm='l2')`` fitted with
-  ``net__groups=coords`` (early stopping on a spatial hold-out, the ridge blend), with the contrastive
-  term (its defaults: alpha 1, spatial views) and without (``alpha=0``);
+* the default pipeline, ``ContrastivePatchRegressor(backbone)`` fitted with ``net__groups=coords``
+  (L2-normalised pixels, early stopping on a spatial hold-out, the ridge blend; ``alpha='auto'``, i.e.
+  no contrastive term with every window labeled), and the same with the contrastive term on (``alpha=1``,
+  the default spatial views);
 * the classical regressors of the reproduction on the same windows, each tuned by the same inner
   spatial cross-validation: ridge and kernel ridge (RBF) on the mean spectrum, the L2-normalised mean
   spectrum and the mean of L2-normalised pixels, and a random forest.
@@ -49,7 +50,7 @@ CLASSICAL = (
     "kernel ridge (RBF), mean of L2-normalised pixels",
     "random forest, L2-normalised mean spectrum",
 )
-VARIANTS = {"no contrastive term (alpha=0)": dict(alpha=0.0, augment=None), "defaults (alpha=1, spatial)": {}}
+VARIANTS = {"defaults (no contrastive term)": {}, "contrastive term (alpha=1, spatial views)": dict(alpha=1.0)}
 
 
 def scored(estimator, train, fit_params, X_test, y_test, **keys):
@@ -85,7 +86,7 @@ def run(args):
                                    variant="classical", **keys))
             for backbone in args.backbones:
                 for variant, params in VARIANTS.items():
-                    net = ContrastivePatchRegressor(backbone, spectrum_norm="l2", random_state=seed, **params)
+                    net = ContrastivePatchRegressor(backbone, random_state=seed, **params)
                     model = Pipeline([("patches", PatchExtractor(10)), ("net", net)])
                     rows.append(scored(model, (X[train], y[train]), {"net__groups": coords[train]}, X[test], y[test],
                                        model=backbone, variant=variant, **keys))
@@ -102,7 +103,7 @@ def report(df, args):
         f"Spatial split of the reproduction (one of four blocks held out, half-window buffer); {args.n_train} "
         f"training windows per seed drawn from the training region, {args.n_test} fixed test windows; "
         f"{args.seeds} seeds (a seed draws the training windows and initialises the network). Networks: "
-        "`Pipeline([PatchExtractor(10), ContrastivePatchRegressor(backbone, spectrum_norm='l2')])` with "
+        "`Pipeline([PatchExtractor(10), ContrastivePatchRegressor(backbone)])` with "
         "`net__groups=coords`, every other setting at its default. Classical rows tuned by the same inner "
         "spatial cross-validation. R² and MAE on the test windows, mean ± std over seeds.", "",
     ]
@@ -141,7 +142,12 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="one seed, li, 128 training windows, synthetic only")
     parser.add_argument("--out", default=str(RESULTS / "paper_size_probe"))
+    parser.add_argument("--merge", nargs="+", metavar="CSV",
+                        help="write the report from the CSVs of runs split across processes (one per dataset)")
     args = parser.parse_args(argv)
+    if args.merge:
+        report(pd.concat([pd.read_csv(f) for f in args.merge], ignore_index=True), args)
+        return 0
     if args.quick:
         args.seeds, args.backbones, args.n_train, args.n_test, args.datasets = 1, ["li"], 128, 256, ["synthetic"]
         args.classical = args.classical[:2]
