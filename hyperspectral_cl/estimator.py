@@ -537,7 +537,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             )
         return X
 
-    def _prepare_fit_data(self, X, y, reset, caller="partial_fit", sample_weight=None):
+    def _prepare_fit_data(self, X, y, reset, caller="partial_fit", sample_weight=None, groups=None):
         """Check inputs and hyper-parameters; record the data's shape when ``reset``.
 
         ``caller`` (``'fit'`` or ``'partial_fit'``) picks the advice given when the
@@ -571,7 +571,14 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             make_augmentation(self.augment)  # fail early on unknown names
             self.n_bands_in_, self.patch_size_, self.n_targets_ = n_bands, size, n_targets
             self.y_ndim_ = 1 if was_1d else 2
-            self._learn_target_statistics(y[labeled], None if weights is None else weights[labeled])
+            fit_rows = labeled
+            if self._early_stopping_holdout(int(labeled.sum())):
+                # the split is drawn here, once, so that the windows held out for early stopping and the blend
+                # take no part in the target statistics and the radius either; get_split_datasets reuses it
+                self._planned_holdout_ = self._holdout(y, groups)
+                if self._planned_holdout_[1] is not None:
+                    fit_rows = labeled & np.isin(np.arange(len(y)), self._planned_holdout_[0])
+            self._learn_target_statistics(y[fit_rows], None if weights is None else weights[fit_rows])
         elif (n_bands, size, n_targets) != (self.n_bands_in_, self.patch_size_, self.n_targets_):
             advice = (
                 "warm_start=True makes fit continue training the fitted network: set warm_start=False "
@@ -584,7 +591,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                 f"fitted network (bands={self.n_bands_in_}, patch={self.patch_size_}, "
                 f"targets={self.n_targets_}); {advice}"
             )
-        return X, ((y - self.y_mean_) / self.y_scale_).astype(np.float32), weights
+        # in float64: targets near the float32 limit overflow when centred in float32
+        return X, ((y.astype(np.float64) - self.y_mean_) / self.y_scale_).astype(np.float32), weights
 
     @staticmethod
     def _check_simplex_targets(y, tol=1e-3):
@@ -770,8 +778,10 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self : ContrastivePatchRegressor
         """
         self._check_fit_params(fit_params)
+        self._forget_call_state()
         reset = not (self.warm_start and self.initialized_)
-        X, y, weights = self._prepare_fit_data(X, y, reset=reset, caller="fit", sample_weight=sample_weight)
+        X, y, weights = self._prepare_fit_data(X, y, reset=reset, caller="fit", sample_weight=sample_weight,
+                                               groups=groups)
         self._check_unlabeled_pool(unlabeled, X)
         if groups is not None:
             fit_params["groups"] = groups
@@ -817,7 +827,9 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self : ContrastivePatchRegressor
         """
         self._check_fit_params(fit_params)
-        X, y, weights = self._prepare_fit_data(X, y, reset=not self.initialized_, sample_weight=sample_weight)
+        self._forget_call_state()
+        X, y, weights = self._prepare_fit_data(X, y, reset=not self.initialized_, sample_weight=sample_weight,
+                                               groups=groups)
         self._check_unlabeled_pool(unlabeled, X)
         if groups is not None:
             fit_params["groups"] = groups
@@ -834,6 +846,15 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             self.__dict__.pop("_weight_scale", None)  # per call; skorch would list the attribute as a parameter
         self._finish_training(X, y, weights)
         return self
+
+    def _forget_call_state(self):
+        """Drop what an earlier, failed call left for its own later steps (the planned split, the cells).
+
+        Their names end in ``_`` so that ``get_params`` (and ``clone``) never see them, as skorch lists
+        every other attribute as a parameter.
+        """
+        self.__dict__.pop("_planned_holdout_", None)
+        self.__dict__.pop("_validation_coords_", None)
 
     #: The mean weight of the labeled windows when the targets of the current training call carry a last
     #: column of window weights (``sample_weight``), else None.
@@ -1009,7 +1030,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         independent evidence (see :meth:`PatchNetwork.fit_blend`). The positions are kept by
         ``get_split_datasets`` for this one use.
         """
-        coords = self.__dict__.pop("_validation_coords", None)
+        coords = self.__dict__.pop("_validation_coords_", None)
         if coords is None:
             return None
         cells = coords // self.patch_size_
@@ -1090,9 +1111,10 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         labeled = ~np.isnan(np.asarray(y).reshape(len(y), -1)).any(axis=1)
         if self._early_stopping_holdout(int(labeled.sum())):
             dataset = self.get_dataset(X, y)
-            train, valid = self._holdout(y, groups)
+            planned = self.__dict__.pop("_planned_holdout_", None)  # drawn by the first call's data checks
+            train, valid = planned if planned is not None else self._holdout(y, groups)
             self.training_indices_, self.validation_indices_ = train, valid
-            self._validation_coords = None if groups is None or valid is None else np.asarray(groups)[valid]
+            self._validation_coords_ = None if groups is None or valid is None else np.asarray(groups)[valid]
             dataset_train = Subset(dataset, train)
             dataset_valid = None if valid is None else Subset(dataset, valid)
             pool = getattr(self, "_unlabeled_pool", None)
@@ -1102,7 +1124,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                                                          self.patch_size_ // 2)
         else:
             # only what a train_split takes (skorch's ValidSplit takes groups): not the unlabeled pool
-            self._validation_coords = None
+            self._validation_coords_ = None
             split_params = {k: v for k, v in fit_params.items() if k != "unlabeled"}
             dataset_train, dataset_valid = super().get_split_datasets(X, y, **split_params)
             # a train_split like skorch's ValidSplit returns Subsets of the data: their rows serve the blend

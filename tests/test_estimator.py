@@ -209,7 +209,14 @@ def test_default_radius_hits_the_positive_fraction(windows):
 def test_target_standardisation_and_simplex_head(windows):
     X, y = windows
     net = make_model(max_epochs=1).fit(X, y)[-1]
-    np.testing.assert_allclose(net.y_mean_, y.mean(0), rtol=1e-5)
+    # from the training part only: the windows held out for early stopping and the blend take no part
+    train = net.training_indices_
+    assert len(train) < len(y)
+    np.testing.assert_allclose(net.y_mean_, y[train].mean(0), rtol=1e-5)
+    np.testing.assert_allclose(net.y_scale_, y[train].std(0), rtol=1e-4)
+    assert not np.allclose(net.y_mean_, y.mean(0), rtol=1e-5)
+    everything = make_model(max_epochs=1, early_stopping=False).fit(X, y)[-1]
+    np.testing.assert_allclose(everything.y_mean_, y.mean(0), rtol=1e-5)
     simplex = make_model(max_epochs=1, module__head="simplex").fit(X, y)
     pred = simplex.predict(X)
     assert simplex[-1].y_scale_.tolist() == [1.0, 1.0, 1.0]
@@ -532,8 +539,9 @@ def test_unlabeled_rows_take_no_part_in_statistics_validation_or_the_regression_
     net = ContrastivePatchRegressor("li", semi_supervised=True, **tiny_net_params(
         max_epochs=2, batch_size=16, unlabeled_batch_size=8, callbacks=[rec], early_stopping=True)).fit(
         P, y_semi, groups=coords)
-    np.testing.assert_allclose(net.y_mean_, y[labeled].mean(axis=0), rtol=1e-5)
-    np.testing.assert_allclose(net.y_scale_, y[labeled].std(axis=0), rtol=1e-4)
+    fit_rows = np.intersect1d(np.flatnonzero(labeled), net.training_indices_)  # not the held-out block
+    np.testing.assert_allclose(net.y_mean_, y[fit_rows].mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(net.y_scale_, y[fit_rows].std(axis=0), rtol=1e-4)
     assert labeled[net.validation_indices_].all()  # only labeled windows are held out
     train = rec.train_rows
     assert not np.isin(net.validation_indices_, train).any()
@@ -886,7 +894,8 @@ def test_sample_weight_through_a_pipeline_changes_the_model(windows):
     weighted = make_model(alpha=0.0).fit(X, y, net__sample_weight=w)
     plain = make_model(alpha=0.0).fit(X, y)
     assert not np.allclose(weighted.predict(X), plain.predict(X))
-    np.testing.assert_allclose(weighted[-1].y_mean_, np.average(y, axis=0, weights=w), rtol=1e-5)
+    train = weighted[-1].training_indices_  # the held-out windows take no part in the statistics
+    np.testing.assert_allclose(weighted[-1].y_mean_, np.average(y[train], axis=0, weights=w[train]), rtol=1e-5)
 
 
 @pytest.mark.parametrize("w,match", [
