@@ -26,7 +26,6 @@ Writes benchmarks/results/learning_curves.md, .csv and .png (R² against n, mean
 """
 
 import argparse
-import datetime
 import sys
 import time
 import warnings
@@ -39,7 +38,7 @@ from sklearn.metrics import r2_score
 from sklearn.pipeline import Pipeline
 
 from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor
-from hyperspectral_cl._environment import cpu_name, versions
+from hyperspectral_cl._environment import measured_on
 from hyperspectral_cl.model_selection import near_windows
 from hyperspectral_cl.reproduce import get_preset
 from hyperspectral_cl.reproduce.data import split_windows
@@ -116,7 +115,7 @@ def report(df, preset, args):
     summary["model"] = summary["model"].astype(str)
     lines = [
         "## Learning curves: R² against the number of labeled windows (spatial split)", "",
-        f"{datetime.date.today().isoformat()}; CPU ({cpu_name()}, {args.threads} threads); {versions()}.",
+        measured_on(args.threads),
         f"`cpu` preset scenes: {preset.window} x {preset.window} windows, about {preset.bands} bands, window-mean "
         f"labels; the test region is one block of the spatial split ({args.n_test} test windows, the same for every "
         f"row); each seed draws the labeled windows from the training region. Networks: `{args.backbone}`, the "

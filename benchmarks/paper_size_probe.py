@@ -21,7 +21,6 @@ Writes benchmarks/results/paper_size_probe.md and .csv (R² and MAE, mean ± std
 """
 
 import argparse
-import datetime
 import sys
 import time
 import warnings
@@ -35,7 +34,7 @@ from sklearn.metrics import mean_absolute_error, r2_score
 from sklearn.pipeline import Pipeline
 
 from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor
-from hyperspectral_cl._environment import cpu_name, versions
+from hyperspectral_cl._environment import measured_on
 from hyperspectral_cl.reproduce import get_preset
 from hyperspectral_cl.reproduce.data import split_windows, training_windows
 from hyperspectral_cl.reproduce.models import classical_search
@@ -99,7 +98,7 @@ def report(df, args):
     df.to_csv(out.with_suffix(".csv"), index=False)
     lines = [
         "## The default recipe at the paper's input size (10 x 10 windows, every band)", "",
-        f"{datetime.date.today().isoformat()}; CPU ({cpu_name()}, {args.threads} threads); {versions()}.",
+        measured_on(args.threads),
         f"Spatial split of the reproduction (one of four blocks held out, half-window buffer); {args.n_train} "
         f"training windows per seed drawn from the training region, {args.n_test} fixed test windows; "
         f"{args.seeds} seeds (a seed draws the training windows and initialises the network). Networks: "

@@ -12,7 +12,6 @@ kernel ridge of the reproduction, as the bar. Writes benchmarks/results/recipe_a
 """
 
 import argparse
-import datetime
 import sys
 import time
 import warnings
@@ -26,7 +25,7 @@ from sklearn.metrics import r2_score
 from sklearn.pipeline import Pipeline
 
 from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor
-from hyperspectral_cl._environment import cpu_name, versions
+from hyperspectral_cl._environment import measured_on
 from hyperspectral_cl.reproduce import get_preset
 from hyperspectral_cl.reproduce.data import split_windows, training_windows
 from hyperspectral_cl.reproduce.models import classical_search, paper_recipe
@@ -107,7 +106,7 @@ def main(argv=None):
     df.to_csv(out.with_suffix(".csv"), index=False)
     lines = [f"## Recipe ablation: one change at a time ({preset.window} x {preset.window} windows, spatial split, "
              "alpha=0)", "",
-             f"{datetime.date.today().isoformat()}; CPU ({cpu_name()}, {args.threads} threads); {versions()}.",
+             measured_on(args.threads),
              f"{preset.window} x {preset.window} windows, {'every band' if preset.bands is None else f'about {preset.bands} bands'}, "
              f"{preset.n_train} training windows per seed, {preset.n_test} test "
              f"windows, per-pixel L2 normalisation; R² on the test windows, mean ± std over {args.seeds} seeds "

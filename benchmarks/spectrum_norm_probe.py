@@ -14,7 +14,6 @@ and ``paper_size_probe_pixel_mlp.md``. Writes benchmarks/results/spectrum_norm_p
 """
 
 import argparse
-import datetime
 import sys
 import time
 import warnings
@@ -27,7 +26,7 @@ from sklearn.metrics import r2_score
 from sklearn.pipeline import Pipeline
 
 from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor
-from hyperspectral_cl._environment import cpu_name, versions
+from hyperspectral_cl._environment import measured_on
 from hyperspectral_cl.reproduce import get_preset
 from hyperspectral_cl.reproduce.data import split_windows, training_windows
 
@@ -69,7 +68,7 @@ def report(df, args):
     df.to_csv(out.with_suffix(".csv"), index=False)
     lines = [
         "## The default backbone with and without the per-pixel L2 normalisation", "",
-        f"{datetime.date.today().isoformat()}; CPU ({cpu_name()}, {args.threads} threads); {versions()}.",
+        measured_on(args.threads),
         f"Spatial split of the reproduction; {args.n_train} training windows per seed, {args.n_test} fixed test "
         f"windows; {args.seeds} seeds. `Pipeline([PatchExtractor(S), ContrastivePatchRegressor(spectrum_norm=...)])` "
         "with `net__groups=coords`, every other setting at its default (`pixel-mlp`, no contrastive term). "

@@ -1,9 +1,10 @@
 """What a measurement ran on: the CPU's name and the versions of the numerical stack (for benchmark reports)."""
 
+import datetime
 import importlib
 import platform
 
-__all__ = ["cpu_name", "versions"]
+__all__ = ["cpu_name", "measured_on", "versions"]
 
 
 def cpu_name():
@@ -25,3 +26,8 @@ def versions(*extra):
     parts = [f"Python {platform.python_version()}"]
     parts += [f"{label} {importlib.import_module(module).__version__}" for label, module in names]
     return ", ".join(parts)
+
+
+def measured_on(threads):
+    """``'<today>; CPU (<name>, <threads> threads); <versions>.'``: the first line of a benchmark's report."""
+    return f"{datetime.date.today().isoformat()}; CPU ({cpu_name()}, {threads} threads); {versions()}."
