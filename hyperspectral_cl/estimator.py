@@ -151,8 +151,9 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
     radius : float or None, default=None
         Positive pairs have targets within this Euclidean distance, in target
         units (the paper's ``r``), ``>= 0``. None picks it from the training
-        targets: the distance within which ``positive_fraction`` of the pairs
-        lie (stored in ``radius_``), which adapts to the spread of the targets.
+        targets (not those held out for early stopping): the distance within
+        which ``positive_fraction`` of the pairs lie (stored in ``radius_``),
+        which adapts to the spread of the targets.
     positive_fraction : float, default=0.05
         Share of training pairs that are positives when ``radius=None``, in (0, 1].
     temperature : float, default=0.1
