@@ -11,8 +11,11 @@ and backbone, five seeds each fit the documented default pipeline
 
 on a few hundred windows of the spatial split's training region (with ``net__groups=coords``), for a
 few epochs only: divergence and collapse show in the first epochs. Beside it, the same fits with the
-recipe this package had before 0.2 (``paper_recipe``: SGD with momentum at lr 1e-3, batch 256,
-flattened maps, no ridge skip, no early stopping), which is what users met.
+recipe this package had before 0.2 (``paper_recipe``: SGD with momentum at lr 1e-3, batch 256, the
+contrastive term at weight 1, flattened maps, raw spectra, no ridge skip, no early stopping), which is
+what users met, and the default recipe with the contrastive term switched on (``alpha=1``, the paper's
+weight; the default ``alpha='auto'`` is 0 without unlabeled windows), whose second, augmented pass is a
+second chance to diverge. These two run fewer seeds (``--old-seeds``).
 
 A fit counts as
 
@@ -27,7 +30,6 @@ Writes benchmarks/results/recipe_stability.md (and .csv).
 """
 
 import argparse
-import datetime
 import sys
 import time
 import warnings
@@ -42,14 +44,14 @@ from sklearn.metrics import r2_score
 from sklearn.pipeline import Pipeline
 
 from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor, TrainingDivergedError
-from hyperspectral_cl._environment import cpu_name, versions
+from hyperspectral_cl._environment import measured_on
 from hyperspectral_cl.reproduce import get_preset
 from hyperspectral_cl.reproduce.data import split_windows
 from hyperspectral_cl.reproduce.models import paper_recipe
 from hyperspectral_cl.reproduce.presets import BACKBONES
 
 RESULTS = Path(__file__).resolve().parent / "results"
-RECIPES = ("default", "before 0.2")
+RECIPES = ("default", "default, alpha=1", "before 0.2")
 
 
 def ridge_r2(X_train, y_train, X_test, y_test):
@@ -61,7 +63,9 @@ def ridge_r2(X_train, y_train, X_test, y_test):
 
 def fit_one(recipe, backbone, window, seed, epochs, X_train, y_train, c_train, X_test, y_test):
     params = dict(random_state=seed, max_epochs=epochs)
-    if recipe != "default":
+    if recipe == "default, alpha=1":
+        params["alpha"] = 1.0
+    elif recipe != "default":
         params.update(paper_recipe(backbone))
     model = Pipeline([("patchextractor", PatchExtractor(window)),
                       ("net", ContrastivePatchRegressor(backbone, **params))])
@@ -85,17 +89,24 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="*", default=["synthetic", "samson"])
     parser.add_argument("--windows", nargs="*", type=int, default=[5, 10])
     parser.add_argument("--bands", nargs="*", default=["all", "56"], help="'all' or an approximate band count")
-    parser.add_argument("--backbones", nargs="*", default=list(BACKBONES))
+    parser.add_argument("--backbones", nargs="*", default=["pixel-mlp", *BACKBONES])
     parser.add_argument("--recipes", nargs="*", default=list(RECIPES))
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--old-seeds", type=int, default=2, help="seeds for the pre-0.2 recipe (for contrast only)")
+    parser.add_argument("--old-seeds", type=int, default=2,
+                        help="seeds for the pre-0.2 recipe and the alpha=1 one (for contrast only)")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--n-train", type=int, default=300)
     parser.add_argument("--n-test", type=int, default=600)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="one seed, 5 x 5 windows, binned bands")
     parser.add_argument("--out", default=str(RESULTS / "recipe_stability"))
+    parser.add_argument("--merge", nargs="+", metavar="CSV",
+                        help="write the report from the CSVs of runs split across processes (e.g. one per dataset) "
+                             "instead of fitting")
     args = parser.parse_args(argv)
+    if args.merge:
+        write_report(pd.concat([pd.read_csv(f) for f in args.merge], ignore_index=True), args)
+        return 0
     if args.quick:
         args.seeds, args.old_seeds, args.windows, args.bands = 1, 1, [5], ["56"]
     torch.set_num_threads(args.threads)
@@ -118,7 +129,7 @@ def main(argv=None):
                     ridge = ridge_r2(X[train], y[train], X[test], y[test])
                     for backbone in args.backbones:
                         for recipe in args.recipes:
-                            if recipe != "default" and seed >= args.old_seeds:
+                            if recipe != "default" and seed >= args.old_seeds:  # contrast only: fewer seeds
                                 continue
                             out = fit_one(recipe, backbone, window, seed, args.epochs, *data)
                             row = {"dataset": dataset, "bands": desc["bands"], "window": window, "backbone": backbone,
@@ -139,13 +150,15 @@ def write_report(df, args):
     lines = [
         "## Recipe stability: divergences and collapses over short fits",
         "",
-        f"{datetime.date.today().isoformat()}; CPU ({cpu_name()}, {args.threads} threads); {versions()}.",
+        measured_on(args.threads),
         f"Spatial split of each scene; {args.n_train} training windows drawn from its training region per seed, "
         f"{args.n_test} test windows; {args.epochs} epochs (at most); {args.seeds} seeds ({args.old_seeds} for the "
-        "former recipe); default "
+        "other recipes); default "
         "pipeline `Pipeline([PatchExtractor(S), ContrastivePatchRegressor(backbone, random_state=seed)])` fitted "
-        "with `net__groups=coords`, beside the recipe of versions before 0.2 (`paper_recipe`: SGD + momentum "
-        "0.9, lr 1e-3, batch 256, flattened maps, no ridge skip, no early stopping). Diverged: "
+        "with `net__groups=coords`, beside the same with `alpha=1` (the contrastive term on) and the recipe of "
+        "versions before 0.2 (`paper_recipe`: SGD + momentum "
+        "0.9, lr 1e-3, batch 256, the contrastive term at weight 1, flattened maps, raw spectra, no ridge skip, no early "
+        "stopping). Diverged: "
         "`TrainingDivergedError` or non-finite predictions. Collapsed: test predictions' spread below 10 % of "
         "the targets'. R² (mean over seeds, ok fits only) is a sanity check, beside RidgeCV on the mean spectrum.",
         "",
@@ -161,7 +174,7 @@ def write_report(df, args):
                      f"{int(counts.get('diverged', 0))} | {int(counts.get('collapsed', 0))} | "
                      f"{negative.get(recipe, 0)} | {below.get(recipe, 0)} |")
     lines += ["", f"Per setting: diverged / collapsed out of the seeds ({args.seeds} for the default recipe, "
-              f"{args.old_seeds} for the former one), and mean R² of the fits that trained.", ""]
+              f"{args.old_seeds} for the others), and mean R² of the fits that trained.", ""]
     backbones = list(dict.fromkeys(df["backbone"]))
     header = "| dataset | bands | window | recipe | " + " | ".join(backbones) + " | ridge R² |"
     lines += [header, "|" + "---|" * (5 + len(backbones))]
