@@ -106,21 +106,21 @@ def run_demo(
     # the bar: the best linear and nonlinear regressors a practitioner would fit first, tuned by
     # spatial inner folds as the networks' early stopping holds out spatial blocks
     krr = "kernel ridge (RBF), mean of L2-normalised pixels"
+    default_name, contrastive_name = f"{backbone}, defaults", f"{backbone}, contrastive term (alpha=1, spatial views)"
     models = {
         "ridge on L2-normalised mean spectra": make_pipeline(
             MeanSpectrum(normalize=True), RidgeCV(alphas=np.logspace(-8, 2, 21))
         ),
         krr: _kernel_ridge_search(krr, X[train], coords[train]),
-        f"{backbone}, defaults": make_pipeline(PatchExtractor(patch_size), net()),
-        f"{backbone}, contrastive term (alpha=1, spatial views)": make_pipeline(
-            PatchExtractor(patch_size), net(alpha=1.0)
-        ),
+        default_name: make_pipeline(PatchExtractor(patch_size), net()),
+        contrastive_name: make_pipeline(PatchExtractor(patch_size), net(alpha=1.0)),
     }
+    network_names = {default_name, contrastive_name}
     results = {}
     for name, model in models.items():
         start = time.perf_counter()
         # the networks get the windows' positions: early stopping then holds out whole spatial blocks
-        fit_params = {"contrastivepatchregressor__groups": coords[train]} if backbone in name else {}
+        fit_params = {"contrastivepatchregressor__groups": coords[train]} if name in network_names else {}
         model.fit(X[train], y[train], **fit_params)
         pred = model.predict(X[test])
         results[name] = {
@@ -133,8 +133,8 @@ def run_demo(
     out(f"{'model':<{width}}  {'R^2':>7}  {'MAE':>8}  {'time (s)':>8}")
     for name, r in results.items():
         out(f"{name:<{width}}  {r['r2']:7.3f}  {r['mae']:8.4f}  {r['seconds']:8.1f}")
-    networks = {n: r for n, r in results.items() if backbone in n}
-    classical = {n: r for n, r in results.items() if n not in networks}
+    networks = {n: r for n, r in results.items() if n in network_names}
+    classical = {n: r for n, r in results.items() if n not in network_names}
     best_net = max(networks, key=lambda n: networks[n]["r2"])
     best_classical = max(classical, key=lambda n: classical[n]["r2"])
     gap = networks[best_net]["r2"] - classical[best_classical]["r2"]

@@ -9,15 +9,17 @@ from hyperspectral_cl.datasets import make_synthetic_scene
 from hyperspectral_cl.demo import run_demo, spatial_half_split
 
 
-def test_run_demo_small_scale():
+@pytest.mark.parametrize("backbone", ["pixel-mlp", "li"])  # "li" is also in "L2-normalised"
+def test_run_demo_small_scale(backbone):
     lines = []
-    results = run_demo(shape=(24, 24), n_bands=16, window=7, patch_size=5, epochs=2, verbose=0, out=lines.append)
+    results = run_demo(shape=(24, 24), n_bands=16, window=7, patch_size=5, epochs=2, backbone=backbone, verbose=0,
+                       out=lines.append)
     assert len(results) == 4
     for r in results.values():
         assert np.isfinite(r["r2"]) and r["mae"] >= 0
     assert any("R^2" in line for line in lines)
     verdict = [line for line in lines if line.startswith("Best network:")]
-    best = max((n for n in results if n.startswith("pixel-mlp")), key=lambda n: results[n]["r2"])
+    best = max((n for n in results if n.startswith(f"{backbone},")), key=lambda n: results[n]["r2"])
     assert len(verdict) == 1 and f"Best network: {best} (R^2 {results[best]['r2']:.3f})" in verdict[0]
 
 

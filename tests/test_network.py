@@ -262,6 +262,10 @@ def test_blend_counts_the_evidence_per_cluster(data, monkeypatch):
     # one cluster is no evidence of a gain at all
     network.fit_blend([None], targets, clusters=np.zeros(100))
     np.testing.assert_array_equal(network.blend.numpy(), 0.0)
+    # a cell whose windows all weigh 0 takes no part (it would otherwise be 0 / 0 and switch the blend off)
+    weights = np.r_[np.zeros(10), np.ones(90)]
+    network.fit_blend([None], targets, sample_weight=weights, clusters=np.repeat(np.arange(10), 10))
+    np.testing.assert_allclose(network.blend.numpy(), 1.0)
 
 
 def test_blend_without_validation_windows_is_the_backbone_alone(data):
