@@ -35,7 +35,7 @@ import torch
 
 from hyperspectral_cl._environment import cpu_name
 
-NAMES = ["luo", "hamida", "li", "atik", "varahagiri"]
+NAMES = ["luo", "hamida", "li", "atik", "varahagiri", "pixel-mlp"]
 VARIANTS = ["plain", "ours", "ours+proj"]
 
 
