@@ -197,10 +197,9 @@ def check_scalar(value, name, *, kind=Real, min_val=None, max_val=None, include_
         raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
     if isinstance(value, kind) and not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
-    boundaries = {(True, True): "both", (True, False): "left", (False, True): "right"}.get(
-        (include_min or min_val is None, include_max or max_val is None), "neither")
-    if (boundaries == "left" and min_val is None) or (boundaries == "right" and max_val is None):
-        boundaries = "neither"  # an absent bound is no boundary: scikit-learn refuses the combination
+    # an absent bound counts as excluded: scikit-learn refuses 'left' without min_val, 'right' without max_val
+    closed = (include_min and min_val is not None, include_max and max_val is not None)
+    boundaries = {(True, True): "both", (True, False): "left", (False, True): "right", (False, False): "neither"}[closed]
     try:
         return sklearn_check_scalar(value, name, kind, min_val=min_val, max_val=max_val,
                                     include_boundaries=boundaries)

@@ -146,8 +146,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         ``pretrain_epochs > 0``: the term is what learns from them) and 0
         otherwise: with a label on every training window the term brought no
         reliable gain in this package's benchmarks and lowered the default
-        backbone (user guide, "The training recipe and what it achieves"). Set it, or tune it with a grid search,
-        to train as the paper does.
+        backbone (user guide, "The training recipe and what it achieves").
+        Set it, or tune it with a grid search, to train as the paper does.
     radius : float or None, default=None
         Positive pairs have targets within this Euclidean distance, in target
         units (the paper's ``r``), ``>= 0``. None picks it from the training
