@@ -20,8 +20,9 @@ it ran: the script checks it against ``n_jobs=1`` (``--no-check`` skips that seq
 
 Threads: Dask's worker processes start with ``OMP_NUM_THREADS=1`` (Dask's ``nanny.pre-spawn-environ``
 setting), which torch obeys, so ``--workers`` single-threaded processes share the machine without
-oversubscribing it. With ``--threads-per-worker N`` a worker runs N fits at once in threads; seeded fits
-then take turns (they share torch's global generator), so prefer more worker processes.
+oversubscribing it. With ``--threads-per-worker N`` a worker runs N fits at once in threads (each fit draws
+from its own generators, so the results are the same), but the threads contend for the cores: prefer more
+worker processes.
 """
 
 # %%

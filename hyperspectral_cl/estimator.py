@@ -1,8 +1,7 @@
 """ContrastivePatchRegressor: a skorch regressor trained with MSE + alpha x a contrastive loss."""
 
-import threading
 import warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from numbers import Integral
 
 import numpy as np
@@ -16,6 +15,7 @@ from skorch.utils import TeeGenerator, to_tensor
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+from ._rng import RandomStreams, active_streams, current_generator, current_streams, init_parameters
 from ._torch_utils import frozen_batchnorm_stats, seeded_torch_rng
 from ._validation import check_float_array, check_sample_weight, check_scalar, check_targets
 from ._version import __version__
@@ -58,21 +58,6 @@ class IncompatibleModelError(ValueError):
 
 #: Key under which a pickled estimator records the package version that saved it.
 _VERSION_KEY = "_hyperspectral_cl_version"
-
-#: Held by every fit with a fixed seed: such a fit seeds torch's *global* generator (weight init,
-#: shuffling, augmentations), which threads share. Without the lock, two seeded fits running in
-#: threads of one process (joblib's threading backend, an in-process Dask cluster) draw from each
-#: other's stream and a grid search stops being reproducible. Process-based workers (loky, Dask
-#: worker processes) never contend for it.
-_SEEDED_FIT_LOCK = threading.RLock()
-
-
-@contextmanager
-def _seeded_training(seed, device):
-    """Seed torch's global generators for a training call, one seeded call per process at a time."""
-    with _SEEDED_FIT_LOCK if seed is not None else nullcontext(), seeded_torch_rng(seed, device):
-        yield
-
 
 def check_saved_version(saved, current=__version__):
     """Refuse a model pickled by another minor series of the package (or by one that recorded none).
@@ -256,9 +241,10 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         ``'fp16'`` on CUDA GPUs. Measured speed: ``benchmarks/training_step.py``;
         accuracy: ``benchmarks/recipe_ablation.py`` (documentation, "Benchmarks").
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, batch shuffling, augmentations and the
-        validation hold-out. With an int, CPU training is reproducible; torch's
-        global random state is left untouched.
+        Seeds weight initialisation, batch shuffling, unlabeled draws,
+        augmentations, dropout and the validation hold-out, each from a stream
+        of its own (see Notes). With an int, CPU training is reproducible, also
+        in threads; torch's global random state is left untouched.
     criterion : torch loss class, default=torch.nn.MSELoss
         Regression loss (also the validation loss).
     optimizer : torch optimizer class, default=torch.optim.AdamW
@@ -358,10 +344,17 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
     thread-count variables set to ``cpu_count // n_jobs`` (unless the parent
     process set them), and torch reads them at start-up, so workers do not
     oversubscribe the cores; Dask worker processes start with
-    ``OMP_NUM_THREADS=1``. Seeded fits seed torch's global generator, which
-    the threads of one process share: in thread workers (joblib's threading
-    backend, a Dask cluster with ``processes=False``) they run one at a time,
-    so results stay reproducible (unseeded fits are not serialised).
+    ``OMP_NUM_THREADS=1``. Every fit draws from its own generators (weight
+    initialisation, batch order, unlabeled draws, augmentations and dropout:
+    separate streams derived from ``random_state``), never from torch's
+    global one, so seeded fits give the same model in thread workers
+    (joblib's threading backend, a Dask cluster with ``processes=False``),
+    running side by side, as in sequence. Without ``random_state`` the seed
+    is drawn from torch's global generator (and the early-stopping hold-out
+    from numpy's, as scikit-learn draws it), so ``torch.manual_seed`` and
+    ``np.random.seed`` make such a fit repeatable. A custom backbone holding
+    parameters of its own (not in torch's layers) should re-draw them in a
+    ``reset_parameters(generator=None)`` method for this to hold in threads.
 
     **Accelerate.** Use
     :class:`hyperspectral_cl.accelerate.AcceleratedContrastivePatchRegressor`:
@@ -643,6 +636,10 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         else:  # a quantile of the pairwise target distances (0 without a pair)
             self.radius_ = float(radius_from_quantile(y, self.positive_fraction)) if len(y) > 1 else 0.0
 
+    def _random_streams(self):
+        """The running fit's random streams; outside a fit, fresh ones seeded as a new fit would be."""
+        return current_streams() or RandomStreams(self._seed_for_call(True))
+
     def _check_fit_data_known(self):
         if not hasattr(self, "n_bands_in_"):
             raise NotFittedError(
@@ -653,9 +650,15 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         """Build the network (normalisation, backbone, ridge skip) from the data's shape recorded by fit."""
         self._check_fit_data_known()
         cls = get_backbone(self.backbone)
-        backbone = cls(self.n_bands_in_, self.patch_size_, self.n_targets_, **self.get_params_for("module"))
-        self.module_ = PatchNetwork(backbone, self.n_bands_in_, self.n_targets_, spectrum_norm=self.spectrum_norm,
-                                    standardize=self.standardize_inputs, ridge=self._ridge_mode())
+        streams = self._random_streams()
+        # built with torch's global generator seeded from the fit's and restored after: a layer the package
+        # does not know keeps these values (reproducible one fit at a time); every other is drawn again from
+        # the fit's own generator below, which no other thread touches
+        with seeded_torch_rng(streams.seed_for("construct")):
+            backbone = cls(self.n_bands_in_, self.patch_size_, self.n_targets_, **self.get_params_for("module"))
+            self.module_ = PatchNetwork(backbone, self.n_bands_in_, self.n_targets_, spectrum_norm=self.spectrum_norm,
+                                        standardize=self.standardize_inputs, ridge=self._ridge_mode())
+        init_parameters(self.module_, streams.generator("init"))
         # the augmented view belongs with the network: set here too, because mixins that replace
         # initialize() (skorch.hf.AccelerateMixin) still build the module through this method
         self.augment_ = make_augmentation(self.augment)
@@ -720,16 +723,14 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                 self.augment_ = make_augmentation(self.augment)
         return self
 
-    def _rng_device(self):
-        """Device whose generator a seeded fit forks: ``device``, or the accelerator's when ``device=None``."""
-        if self.device is not None:
-            return self.device
-        return getattr(getattr(self, "accelerator", None), "device", None) or "cpu"
-
     def _seed_for_call(self, reset):
-        """Seed for this fit call: fixed by random_state, advanced by the epochs a continued fit has run."""
+        """Seed for this fit call: fixed by random_state, advanced by the epochs a continued fit has run.
+
+        Without a random_state it is drawn from torch's global generator, so ``torch.manual_seed`` before
+        fit still governs an unseeded fit, as skorch documents.
+        """
         if self.random_state is None:
-            return None
+            return int(torch.randint(0, 2**62, ()).item())
         if isinstance(self.random_state, np.random.RandomState):
             return int(self.random_state.randint(np.iinfo(np.int32).max))
         # a fresh fit must not depend on what an earlier fit of the same object did (fit twice == clone().fit)
@@ -789,7 +790,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self._check_training_step()
         try:
             self._unlabeled_pool = unlabeled  # for this call only: the split may restrict it
-            with _seeded_training(self._seed_for_call(reset), self._rng_device()):
+            with active_streams(RandomStreams(self._seed_for_call(reset))):
                 if reset:
                     self.initialize()
                 self._network().blend.fill_(1.0)  # the backbone trains on its own; the blend is chosen after
@@ -837,7 +838,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self._check_training_step()
         try:
             self._unlabeled_pool = unlabeled
-            with _seeded_training(self._seed_for_call(not self.initialized_), self._rng_device()):
+            with active_streams(RandomStreams(self._seed_for_call(not self.initialized_))):
                 if not self.initialized_:
                     self.initialize()
                 self._network().blend.fill_(1.0)
@@ -1146,7 +1147,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         # a plain loader, in order: the net's own iterator may be sharded across processes (accelerate)
         device = next(self._network().buffers()).device
         xs, ys = [], []
-        for Xi, yi in DataLoader(dataset, batch_size=1024, shuffle=False):
+        # a private generator: even an unshuffled DataLoader draws a base seed from the global one
+        for Xi, yi in DataLoader(dataset, batch_size=1024, shuffle=False, generator=torch.Generator()):
             xs.append(to_tensor(Xi, device=device))
             ys.append(yi.detach().cpu().numpy() if torch.is_tensor(yi) else np.asarray(yi))
         targets, weights = self.split_weights(np.concatenate(ys).reshape(len(dataset), -1))
@@ -1177,11 +1179,20 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         must not change the caller's global random state.
         """
         if training:
-            sampler = self._mixed_batch_sampler(dataset)
+            generator = self._random_streams().generator("shuffle")
+            sampler = self._mixed_batch_sampler(dataset, generator)
             if sampler is None:
-                return super().get_iterator(dataset, training=True)
+                if self.iterator_train is not DataLoader:
+                    return super().get_iterator(dataset, training=True)
+                kwargs = self.get_params_for("iterator_train")
+                kwargs.setdefault("batch_size", self.batch_size)
+                if kwargs["batch_size"] == -1:
+                    kwargs["batch_size"] = len(dataset)
+                kwargs.setdefault("generator", generator)
+                return DataLoader(dataset, **kwargs)
             kwargs = {k: v for k, v in self.get_params_for("iterator_train").items()
                       if k not in ("batch_size", "shuffle", "sampler", "drop_last")}
+            kwargs.setdefault("generator", generator)
             return DataLoader(dataset, batch_sampler=sampler, **kwargs)
         if self.iterator_valid is not DataLoader:
             return super().get_iterator(dataset, training=training)
@@ -1192,7 +1203,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         kwargs.setdefault("generator", torch.Generator())
         return self.iterator_valid(dataset, **kwargs)
 
-    def _mixed_batch_sampler(self, dataset):
+    def _mixed_batch_sampler(self, dataset, generator=None):
         """The labeled/unlabeled batch sampler when the training data hold unlabeled rows, else None."""
         if not self.semi_supervised:
             return None
@@ -1208,7 +1219,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         batch_size = len(y) if self.batch_size == -1 else self.batch_size
         n_unlabeled = batch_size if self.unlabeled_batch_size is None else self.unlabeled_batch_size
         return LabeledUnlabeledBatchSampler(np.flatnonzero(~unlabeled), np.flatnonzero(unlabeled), batch_size,
-                                            n_unlabeled)
+                                            n_unlabeled, generator=generator)
 
     def _alpha(self):
         """The resolved ``alpha``: 'auto' is 1 (the paper's weight) where unlabeled windows need the term, else 0."""
@@ -1337,7 +1348,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                     "the backbone returned a prediction alone; contrastive training (alpha > 0 with an augment) "
                     "needs forward(x) to return (prediction, features). Return both, or set alpha=0."
                 )
-            x_aug = self.augment_(x)
+            x_aug = self.augment_(x, generator=current_generator("augment", x.device))
             with frozen_batchnorm_stats(self.module_), self.autocast():
                 features_aug = self.module_(x_aug)[1].float()
             targets = self.split_weights(y[:, None] if y.ndim == 1 else y)[0]
@@ -1372,7 +1383,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         n = self.unlabeled_batch_size if self.unlabeled_batch_size is not None else len(X)
         if n == 0:
             return X, y
-        patches, _ = pool.draw(n)
+        patches, _ = pool.draw(n, generator=current_generator("unlabeled"))
         nan = torch.full((n, *y.shape[1:]), float("nan"), dtype=y.dtype, device=y.device)
         return torch.cat([X, patches.to(device=X.device, dtype=X.dtype)]), torch.cat([y, nan])
 

@@ -111,9 +111,14 @@ class PatchNetwork(nn.Module):
                     f"'regressor' (it starts at zero, so that the network starts at the ridge solution); "
                     f"{type(backbone).__name__} has none. Add one, or use ridge='blend' or None."
                 )
-            nn.init.zeros_(head.weight)
-            if head.bias is not None:
-                nn.init.zeros_(head.bias)
+        self.reset_parameters()
+
+    def reset_parameters(self, generator=None):
+        """Start the backbone's output layer at zero with ``ridge='residual'`` (nothing to draw)."""
+        if self.ridge == "residual":
+            nn.init.zeros_(self.backbone.regressor.weight)
+            if self.backbone.regressor.bias is not None:
+                nn.init.zeros_(self.backbone.regressor.bias)
 
     def normalize_spectra(self, x):
         """Only the per-pixel spectrum normalisation (what the band statistics are computed on)."""

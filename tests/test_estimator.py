@@ -76,6 +76,124 @@ def test_same_random_state_same_predictions_and_global_rng_untouched(windows):
     assert not np.allclose(p1, p3)
 
 
+def _fit_predict(X, y, backbone="li", **kw):
+    params = tiny_net_params(**kw)
+    if backbone != "li":
+        del params["module__n_planes"]
+    net = ContrastivePatchRegressor(backbone, **params)
+    return Pipeline([("patchextractor", PatchExtractor(5)), ("net", net)]).fit(X, y).predict(X)
+
+
+THREADED = {
+    "li, contrastive": dict(augment=["flip", "band_erasure"]),
+    "varahagiri, dropout": dict(backbone="varahagiri", module__dim=8, module__heads=2, module__depth=1,
+                                module__dropout=0.3, augment="flip"),
+}
+
+
+@pytest.mark.filterwarnings("ignore::hyperspectral_cl.estimator.OverlappingValidationWarning")
+@pytest.mark.parametrize("config", list(THREADED))
+def test_seeded_fits_in_threads_beside_unseeded_ones_match_sequential_fits(windows, config):
+    import threading
+
+    X, y = windows
+    kw = THREADED[config]
+    expected = {seed: _fit_predict(X, y, **kw, random_state=seed) for seed in (1, 2)}
+    results, errors = {}, []
+
+    def run(target):
+        try:
+            target()
+        except BaseException as exc:  # reported below: a thread's exception would otherwise pass silently
+            errors.append(exc)
+
+    def seeded(seed):
+        results[seed] = _fit_predict(X, y, **kw, random_state=seed)
+
+    def unseeded():  # fits and draws of other code on torch's global generator, at the same time
+        for _ in range(2):
+            _fit_predict(X, y, **kw, random_state=None)
+            torch.rand(1000)
+
+    threads = [threading.Thread(target=run, args=(lambda s=s: seeded(s),)) for s in (1, 2)]
+    threads += [threading.Thread(target=run, args=(unseeded,)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for seed in (1, 2):
+        np.testing.assert_array_equal(results[seed], expected[seed])
+
+
+class RecordTargets(Callback):
+    """Records the targets of every training batch, in order."""
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training:
+            self.seen.append(np.asarray(batch[1]).copy())
+
+    def initialize(self):
+        self.seen = []
+        return self
+
+
+@pytest.mark.filterwarnings("ignore::hyperspectral_cl.estimator.OverlappingValidationWarning")
+def test_one_random_state_gives_ablations_the_same_start_and_batch_order(patches):
+    # the contrastive term draws augmentations from its own stream: turning it on changes neither the
+    # initial weights nor the order of the batches, so a comparison with and without it is paired
+    P, y = patches
+    fits = []
+    for alpha in (0.0, 1.0):
+        record = RecordTargets()
+        net = ContrastivePatchRegressor("li", **tiny_net_params(alpha=alpha, max_epochs=3, callbacks=[record],
+                                                               early_stopping=False))
+        start = ContrastivePatchRegressor("li", **tiny_net_params(alpha=alpha, max_epochs=0)).fit(P, y)
+        fits.append((net.fit(P, y), record.seen, start.module_.state_dict()))
+    (a, seen_a, start_a), (b, seen_b, start_b) = fits
+    assert len(seen_a) == len(seen_b) > 3
+    for ya, yb in zip(seen_a, seen_b, strict=True):
+        np.testing.assert_array_equal(ya, yb)
+    for key in start_a:
+        torch.testing.assert_close(start_a[key], start_b[key], rtol=0, atol=0, msg=key)
+    assert not torch.allclose(a.module_.backbone.conv1.weight, b.module_.backbone.conv1.weight)  # the term acted
+
+
+@pytest.mark.filterwarnings("ignore::hyperspectral_cl.estimator.OverlappingValidationWarning")
+def test_unseeded_fit_follows_torch_manual_seed(patches):
+    P, y = patches
+
+    def weights(seed):
+        torch.manual_seed(seed)
+        np.random.seed(5)  # noqa: NPY002 (the hold-out of an unseeded fit comes from numpy's global state)
+        net = ContrastivePatchRegressor("li", **tiny_net_params(random_state=None)).fit(P, y)
+        return net.module_.backbone.conv1.weight.detach()
+
+    assert torch.equal(weights(5), weights(5))
+    assert not torch.allclose(weights(5), weights(6))
+
+
+@pytest.mark.filterwarnings("ignore::hyperspectral_cl.estimator.OverlappingValidationWarning")
+def test_custom_backbone_with_its_own_parameter_is_reproducible(patches):
+    class Gain(Backbone):
+        def __init__(self, n_bands, patch_size, n_targets):
+            super().__init__(n_bands, patch_size, n_targets)
+            self.gain = torch.nn.Parameter(torch.randn(n_bands))  # a layer torch does not define
+            self.build_head(n_bands)
+
+        def features(self, x):
+            return x.mean(dim=(1, 3, 4)) * self.gain
+
+    P, y = patches
+    params = tiny_net_params()
+    del params["module__n_planes"]
+    torch.manual_seed(0)
+    a = ContrastivePatchRegressor(Gain, **params).fit(P, y)
+    torch.manual_seed(1)
+    b = ContrastivePatchRegressor(Gain, **params).fit(P, y)
+    np.testing.assert_array_equal(a.predict(P), b.predict(P))
+
+
 def test_grid_search_over_alpha_and_radius(windows):
     X, y = windows
     grid = GridSearchCV(

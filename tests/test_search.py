@@ -122,7 +122,7 @@ def test_torch_in_loky_workers_is_limited_to_its_share_of_the_cores(data, monkey
 
 
 def test_thread_workers_give_the_sequential_results(data, sequential):
-    """Seeded fits share torch's global generator in one process: they run one at a time in threads."""
+    """Each fit draws from its own generators: seeded fits running side by side in threads give the same scores."""
     X, y, coords = data
     with torch_threads(worker_threads(2)), joblib.parallel_config(backend="threading"):
         threaded = make_search(2).fit(X, y, groups=coords)

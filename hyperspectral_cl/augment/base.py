@@ -3,7 +3,7 @@
 Transforms act on a batch of patches ``(N, 1, B, S, S)`` on any device, draw
 independent random parameters per sample, and take an optional
 ``torch.Generator`` for reproducibility (without one they use torch's global
-generator, which the estimator seeds from ``random_state``). They are
+generator; the estimator passes its fit's own, seeded from ``random_state``). They are
 scikit-learn-style objects (``get_params``/``set_params``, picklable), so their
 strength parameters can be tuned by a grid search.
 """

@@ -56,7 +56,11 @@ class Atik(MapBackbone):
         self.stream3 = nn.Conv3d(1, n_filters, (3, 4, 4))
         self.act = nn.ReLU()
         self.build_map_head(n_filters, 2 * n_bands - 6, patch_size - 3)
-        init_relu_convs(self.stream5, self.stream3)
+        self.reset_parameters()
+
+    def reset_parameters(self, generator=None):
+        """He initialisation of the layers followed by a ReLU (zero biases), drawn from ``generator``."""
+        init_relu_convs(self.stream5, self.stream3, generator=generator)
 
     def feature_maps(self, x):
         return torch.cat([self.act(self.stream5(x)), self.act(self.stream3(x))], dim=2)

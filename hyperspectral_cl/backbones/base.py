@@ -99,10 +99,10 @@ def check_positive_int(value, name):
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-def init_relu_convs(*convs):
-    """He (Kaiming) initialisation for layers followed by a ReLU, zero biases."""
+def init_relu_convs(*convs, generator=None):
+    """He (Kaiming) initialisation for layers followed by a ReLU, zero biases (drawn from ``generator``)."""
     for m in convs:
-        nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+        nn.init.kaiming_uniform_(m.weight, nonlinearity="relu", generator=generator)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
 

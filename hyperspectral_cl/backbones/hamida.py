@@ -73,7 +73,11 @@ class Hamida(MapBackbone):
         d = conv_out(d, 2, 2, 1)  # conv4
         side = patch_size + 2 * pad - 4
         self.build_map_head(35, d, side)
-        init_relu_convs(self.conv1, self.conv2, self.conv3, self.conv4)
+        self.reset_parameters()
+
+    def reset_parameters(self, generator=None):
+        """He initialisation of the layers followed by a ReLU (zero biases), drawn from ``generator``."""
+        init_relu_convs(self.conv1, self.conv2, self.conv3, self.conv4, generator=generator)
 
     def feature_maps(self, x):
         x = self.pool1(self.cpu_channels_last(self.act(self.conv1(x))))

@@ -56,7 +56,11 @@ class Li(MapBackbone):
         self.conv2 = nn.Conv3d(n_planes, 2 * n_planes, (3, 3, 3), padding=(1, 0, 0))
         self.act = nn.ReLU()
         self.build_map_head(2 * n_planes, n_bands - 4, patch_size - 4)
-        init_relu_convs(self.conv1, self.conv2)
+        self.reset_parameters()
+
+    def reset_parameters(self, generator=None):
+        """He initialisation of the layers followed by a ReLU (zero biases), drawn from ``generator``."""
+        init_relu_convs(self.conv1, self.conv2, generator=generator)
 
     def feature_maps(self, x):
         return self.act(self.conv2(self.act(self.conv1(x))))

@@ -82,7 +82,11 @@ class Luo(Backbone):
         self.fc1 = nn.Linear(n_maps * self.n_rows * n_kernels, n_hidden)
         self.act = nn.ReLU()
         self.build_head(n_hidden)
-        init_relu_convs(self.conv1, self.conv2, self.fc1)
+        self.reset_parameters()
+
+    def reset_parameters(self, generator=None):
+        """He initialisation of the layers followed by a ReLU (zero biases), drawn from ``generator``."""
+        init_relu_convs(self.conv1, self.conv2, self.fc1, generator=generator)
 
     def features(self, x):
         r = self.act(self.conv1(x))  # (N, kernels, h1, S-2, S-2)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .base import Backbone, check_positive_int, register_backbone
+from .layers import TransformerBlock
 
 __all__ = ["Varahagiri"]
 
@@ -109,18 +110,17 @@ class Varahagiri(Backbone):
         )
         self.hetconv = nn.Sequential(HetConv(8 * (n_bands - 8), dim, groups=8), nn.BatchNorm2d(dim), nn.ReLU())
         self.pos_embedding = nn.Parameter(torch.empty(1, patch_size * patch_size, dim))
-        nn.init.trunc_normal_(self.pos_embedding, std=0.02)
-        self.blocks = nn.ModuleList(
-            nn.TransformerEncoderLayer(
-                dim, heads, dim_feedforward=4 * dim, dropout=dropout, activation="gelu",
-                batch_first=True, norm_first=True,
-            )
-            for _ in range(depth)
-        )
+        # pre-norm GELU encoder layers whose dropouts draw from the fit's generator
+        self.blocks = nn.ModuleList(TransformerBlock(dim, heads, float(dropout)) for _ in range(depth))
         n_guides = 1 if share_guide_conv else depth
         self.guides = nn.ModuleList(nn.Conv3d(dim, dim, (2, 3, 3), padding=(0, 1, 1)) for _ in range(n_guides))
         self.norm = nn.LayerNorm(dim)
         self.build_head(dim)
+        self.reset_parameters()
+
+    def reset_parameters(self, generator=None):
+        """Initialise the positional embedding (truncated normal, std 0.02) from ``generator``."""
+        nn.init.trunc_normal_(self.pos_embedding, std=0.02, generator=generator)
 
     def features(self, x):
         n, s = x.shape[0], x.shape[-1]
