@@ -195,8 +195,9 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         improved for ``n_iter_no_change`` epochs, and keep the weights of the
         best epoch (the initial network counts as epoch 0). With window
         positions (``fit(X, y, groups=coords)``; in a Pipeline
-        ``net__groups=coords``) whole spatial blocks are held out, with the
-        buffer of :class:`~hyperspectral_cl.SpatialBlockSplit`
+        ``net__groups=coords``) a strip along one edge of the windows' extent
+        is held out, on the side that costs the fewest training windows, with
+        the buffer of :class:`~hyperspectral_cl.SpatialBlockSplit`
         (:func:`~hyperspectral_cl.model_selection.spatial_holdout`); without
         them a random share, with an :class:`OverlappingValidationWarning`
         (overlapping windows make that validation loss optimistic).
@@ -750,7 +751,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         groups : array-like of shape (n_samples, 2) or None, default=None
             The windows' top-left corners (``coords`` from
             :meth:`Scene.windows <hyperspectral_cl.datasets.Scene.windows>`):
-            early stopping then holds out whole spatial blocks. Also passed to
+            early stopping then holds out a spatial strip. Also passed to
             a ``train_split`` you give (e.g. skorch's
             ``ValidSplit(SpatialBlockSplit(...))``). In a Pipeline:
             ``pipe.fit(X, y, net__groups=coords)``.

@@ -215,9 +215,10 @@ def grid_coords(n):
 
 
 @pytest.mark.parametrize("size,test_size,seed", [(3, 0.15, 0), (5, 0.3, 1), (7, 0.1, 2)])
-def test_spatial_holdout_is_disjoint_buffered_and_large_enough(size, test_size, seed):
+@pytest.mark.parametrize("layout", ["strip", "blocks"])
+def test_spatial_holdout_is_disjoint_buffered_and_large_enough(size, test_size, seed, layout):
     coords = grid_coords(40)
-    train, test = spatial_holdout(coords, size, test_size=test_size, random_state=seed)
+    train, test = spatial_holdout(coords, size, test_size=test_size, layout=layout, random_state=seed)
     assert len(test) >= test_size * len(coords) and len(np.intersect1d(train, test)) == 0
     assert test_overlap_fraction(train, test, coords, size) == 0.0
     # naive check of the buffer: every training window is more than size // 2 pixels from every test window
@@ -225,13 +226,46 @@ def test_spatial_holdout_is_disjoint_buffered_and_large_enough(size, test_size, 
     for i in train[::37]:
         d = np.maximum(np.abs(coords[test] - coords[i]) - size + 1, 0).max(axis=1)
         assert d.min() > gap
-    again = spatial_holdout(coords, size, test_size=test_size, random_state=seed)
+    again = spatial_holdout(coords, size, test_size=test_size, layout=layout, random_state=seed)
     np.testing.assert_array_equal(again[1], test)
+
+
+def test_spatial_holdout_strip_by_hand():
+    # a 10 x 4 grid of 1 x 1 windows, 25% held out, buffer 1: a row strip (rows 0-2 or 7-9, 12 windows) leaves
+    # rows 4-9 or 0-5 (24 windows); a column strip (column 0 or 3, 10 windows) only 20, its neighbour column lost
+    rows, cols = np.meshgrid(np.arange(10), np.arange(4), indexing="ij")
+    coords = np.stack([rows.ravel(), cols.ravel()], axis=1)
+    seen = set()
+    for seed in range(8):
+        train, test = spatial_holdout(coords, 1, test_size=0.25, buffer=1, random_state=seed)
+        held = tuple(sorted(set(coords[test, 0].tolist())))
+        assert held in {(0, 1, 2), (7, 8, 9)} and len(test) == 12 and len(train) == 24
+        kept = set(coords[train, 0].tolist())
+        assert kept == ({4, 5, 6, 7, 8, 9} if held == (0, 1, 2) else {0, 1, 2, 3, 4, 5})
+        seen.add(held)
+    assert len(seen) == 2  # the two equally good sides are both drawn
+    # without a buffer, a column strip (10 windows, 30 left) beats a row strip (12 windows, 28 left)
+    train, test = spatial_holdout(coords, 1, test_size=0.25, buffer=0, random_state=0)
+    assert len(test) == 10 and len(set(coords[test, 1].tolist())) == 1 and len(train) == 30
+
+
+def test_spatial_holdout_strip_keeps_more_training_windows_than_blocks():
+    # every window of a labelled area: random blocks leave a network little to train on
+    rows, cols = np.meshgrid(np.arange(56), np.arange(24), indexing="ij")
+    coords = np.stack([rows.ravel(), cols.ravel()], axis=1)
+    train, test = spatial_holdout(coords, 7, random_state=0)
+    assert len(train) == 912 and len(test) == 216 and test_overlap_fraction(train, test, coords, 7) == 0.0
+    kept = [len(spatial_holdout(coords, 7, layout="blocks", random_state=s)[0]) for s in range(6)]
+    assert max(kept) < len(train) and min(kept) < 0.2 * len(coords)  # 216 to 456 of 1,344
 
 
 def test_spatial_holdout_errors():
     with pytest.raises(ValueError, match="at least two blocks"):
+        spatial_holdout(np.zeros((5, 2), int), 3, layout="blocks")
+    with pytest.raises(ValueError, match="same position"):
         spatial_holdout(np.zeros((5, 2), int), 3)
+    with pytest.raises(ValueError, match="layout must be 'strip' or 'blocks', got 'grid'"):
+        spatial_holdout(grid_coords(10), 3, layout="grid")
     with pytest.raises(ValueError, match="test_size must be < 1"):
         spatial_holdout(grid_coords(10), 3, test_size=1.0)
 
