@@ -49,7 +49,7 @@ def run_demo(
     shape=(64, 64),
     n_bands=64,
     window=9,
-    patch_size=7,
+    patch_size=None,
     epochs=100,
     backbone="pixel-mlp",
     random_state=0,
@@ -67,8 +67,10 @@ def run_demo(
         Number of bands.
     window : int, default=9
         Side of the windows cut from the scene.
-    patch_size : int, default=7
-        Side of the patches the networks see (centre crop of each window).
+    patch_size : int or None, default=None
+        Side of the patches the networks see (centre crop of each window);
+        None: the whole window, which the classical models see and the labels
+        average over.
     epochs : int, default=100
         Epoch budget of each network (early stopping usually ends sooner).
     backbone : str, default='pixel-mlp'
@@ -91,11 +93,14 @@ def run_demo(
         n_endmembers=4, shape=shape, n_bands=n_bands, smoothness=2.0, random_state=random_state
     )
     X, y, coords = scene.windows(window, stride=1, label="mean")
+    patch_size = window if patch_size is None else patch_size
     train, test = spatial_half_split(coords, window, shape[1])
     out(
         f"Synthetic scene {shape[0]} x {shape[1]} pixels, {n_bands} bands, 4 endmembers (PPNM mixing, "
         f"SNR 20 dB, Gaussian illumination pattern); {window} x {window} windows labelled with their "
-        f"mean abundances; {len(train)} training windows (left half), {len(test)} test windows (right half)."
+        f"mean abundances; {len(train)} training windows (left half), {len(test)} test windows (right half). "
+        + ("Every model sees the whole window." if patch_size == window else
+           f"The networks see its centre {patch_size} x {patch_size} pixels, the classical models all of it.")
     )
 
     def net(**params):
@@ -104,7 +109,7 @@ def run_demo(
         )
 
     # the bar: the best linear and nonlinear regressors a practitioner would fit first, tuned by
-    # spatial inner folds as the networks' early stopping holds out spatial blocks
+    # spatial inner folds as the networks' early stopping holds out a spatial region
     krr = "kernel ridge (RBF), mean of L2-normalised pixels"
     default_name, contrastive_name = f"{backbone}, defaults", f"{backbone}, contrastive term (alpha=1, spatial views)"
     models = {
@@ -119,7 +124,7 @@ def run_demo(
     results = {}
     for name, model in models.items():
         start = time.perf_counter()
-        # the networks get the windows' positions: early stopping then holds out whole spatial blocks
+        # the networks get the windows' positions: early stopping then holds out a spatial strip
         fit_params = {"contrastivepatchregressor__groups": coords[train]} if name in network_names else {}
         model.fit(X[train], y[train], **fit_params)
         pred = model.predict(X[test])

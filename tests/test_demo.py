@@ -21,6 +21,13 @@ def test_run_demo_small_scale(backbone):
     verdict = [line for line in lines if line.startswith("Best network:")]
     best = max((n for n in results if n.startswith(f"{backbone},")), key=lambda n: results[n]["r2"])
     assert len(verdict) == 1 and f"Best network: {best} (R^2 {results[best]['r2']:.3f})" in verdict[0]
+    assert "The networks see its centre 5 x 5 pixels" in lines[0]
+
+
+def test_run_demo_networks_see_the_whole_window_by_default():
+    lines = []
+    run_demo(shape=(24, 24), n_bands=16, window=7, epochs=1, verbose=0, out=lines.append)
+    assert lines[0].endswith("Every model sees the whole window.")
 
 
 def test_spatial_half_split_has_no_shared_pixels():
