@@ -30,4 +30,5 @@ def versions(*extra):
 
 def measured_on(threads):
     """``'<today>; CPU (<name>, <threads> threads); <versions>.'``: the first line of a benchmark's report."""
-    return f"{datetime.date.today().isoformat()}; CPU ({cpu_name()}, {threads} threads); {versions()}."
+    unit = "thread" if threads == 1 else "threads"
+    return f"{datetime.date.today().isoformat()}; CPU ({cpu_name()}, {threads} {unit}); {versions()}."
