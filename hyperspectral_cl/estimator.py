@@ -1171,38 +1171,32 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         )
 
     def get_iterator(self, dataset, training=False):
-        """skorch's iterator, with two changes.
+        """skorch's iterator, with three changes.
 
-        Training data holding unlabeled rows (``semi_supervised=True``) are
-        batched by :class:`~hyperspectral_cl.sampling.LabeledUnlabeledBatchSampler`.
+        Training loaders shuffle with the fit's own generator (its ``'shuffle'``
+        stream), unless ``iterator_train__generator`` is given. Training data
+        holding unlabeled rows (``semi_supervised=True``) are batched by
+        :class:`~hyperspectral_cl.sampling.LabeledUnlabeledBatchSampler`.
         Inference loaders get a private generator: a DataLoader draws a base seed
         from torch's global generator even when it does not shuffle, and predict
         must not change the caller's global random state.
         """
-        if training:
-            generator = self._random_streams().generator("shuffle")
-            sampler = self._mixed_batch_sampler(dataset, generator)
-            if sampler is None:
-                if self.iterator_train is not DataLoader:
-                    return super().get_iterator(dataset, training=True)
-                kwargs = self.get_params_for("iterator_train")
-                kwargs.setdefault("batch_size", self.batch_size)
-                if kwargs["batch_size"] == -1:
-                    kwargs["batch_size"] = len(dataset)
-                kwargs.setdefault("generator", generator)
-                return DataLoader(dataset, **kwargs)
-            kwargs = {k: v for k, v in self.get_params_for("iterator_train").items()
+        prefix = "iterator_train" if training else "iterator_valid"
+        generator = self._random_streams().generator("shuffle") if training else torch.Generator()
+        sampler = self._mixed_batch_sampler(dataset, generator) if training else None
+        if sampler is not None:
+            kwargs = {k: v for k, v in self.get_params_for(prefix).items()
                       if k not in ("batch_size", "shuffle", "sampler", "drop_last")}
             kwargs.setdefault("generator", generator)
             return DataLoader(dataset, batch_sampler=sampler, **kwargs)
-        if self.iterator_valid is not DataLoader:
+        if getattr(self, prefix) is not DataLoader:
             return super().get_iterator(dataset, training=training)
-        kwargs = self.get_params_for("iterator_valid")
+        kwargs = self.get_params_for(prefix)
         kwargs.setdefault("batch_size", self.batch_size)
         if kwargs["batch_size"] == -1:
             kwargs["batch_size"] = len(dataset)
-        kwargs.setdefault("generator", torch.Generator())
-        return self.iterator_valid(dataset, **kwargs)
+        kwargs.setdefault("generator", generator)
+        return DataLoader(dataset, **kwargs)
 
     def _mixed_batch_sampler(self, dataset, generator=None):
         """The labeled/unlabeled batch sampler when the training data hold unlabeled rows, else None."""

@@ -160,6 +160,22 @@ def test_one_random_state_gives_ablations_the_same_start_and_batch_order(patches
 
 
 @pytest.mark.filterwarnings("ignore::hyperspectral_cl.estimator.OverlappingValidationWarning")
+def test_a_generator_given_for_the_training_loader_is_used(patches):
+    P, y = patches
+
+    def batches(**kw):
+        record = RecordTargets()
+        ContrastivePatchRegressor("li", **tiny_net_params(alpha=0.0, max_epochs=1, callbacks=[record], **kw)).fit(P, y)
+        return np.concatenate(record.seen)
+
+    own = batches()
+    np.testing.assert_array_equal(own, batches())
+    given = batches(iterator_train__generator=torch.Generator().manual_seed(123))
+    np.testing.assert_array_equal(given, batches(iterator_train__generator=torch.Generator().manual_seed(123)))
+    assert not np.array_equal(own, given)
+
+
+@pytest.mark.filterwarnings("ignore::hyperspectral_cl.estimator.OverlappingValidationWarning")
 def test_unseeded_fit_follows_torch_manual_seed(patches):
     P, y = patches
 
