@@ -124,7 +124,7 @@ def run_demo(
     results = {}
     for name, model in models.items():
         start = time.perf_counter()
-        # the networks get the windows' positions: early stopping then holds out a spatial strip
+        # the networks get the windows' positions: early stopping then holds out a spatial region
         fit_params = {"contrastivepatchregressor__groups": coords[train]} if name in network_names else {}
         model.fit(X[train], y[train], **fit_params)
         pred = model.predict(X[test])

@@ -195,9 +195,10 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         improved for ``n_iter_no_change`` epochs, and keep the weights of the
         best epoch (the initial network counts as epoch 0). With window
         positions (``fit(X, y, groups=coords)``; in a Pipeline
-        ``net__groups=coords``) a strip along one edge of the windows' extent
-        is held out, on the side that costs the fewest training windows, with
-        the buffer of :class:`~hyperspectral_cl.SpatialBlockSplit`
+        ``net__groups=coords``) one spatial region is held out, with the
+        buffer of :class:`~hyperspectral_cl.SpatialBlockSplit`: an edge strip
+        or blocks, whichever leaves the most training windows while keeping
+        each target's spread in training
         (:func:`~hyperspectral_cl.model_selection.spatial_holdout`); without
         them a random share, with an :class:`OverlappingValidationWarning`
         (overlapping windows make that validation loss optimistic).
@@ -751,7 +752,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         groups : array-like of shape (n_samples, 2) or None, default=None
             The windows' top-left corners (``coords`` from
             :meth:`Scene.windows <hyperspectral_cl.datasets.Scene.windows>`):
-            early stopping then holds out a spatial strip. Also passed to
+            early stopping then holds out a spatial region. Also passed to
             a ``train_split`` you give (e.g. skorch's
             ``ValidSplit(SpatialBlockSplit(...))``). In a Pipeline:
             ``pipe.fit(X, y, net__groups=coords)``.
@@ -1068,12 +1069,14 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                     f"groups must hold one position (row, column) per window, shape ({n_samples}, 2), e.g. the "
                     f"coords returned by Scene.windows; got shape {coords.shape}"
                 )
+            # the targets keep the hold-out from taking all of one material out of training
+            targets = self.split_weights(np.asarray(y, dtype=np.float64).reshape(n_samples, -1))[0][labeled]
             try:
                 train, valid = spatial_holdout(coords[labeled], self.patch_size_, test_size=self.validation_fraction,
-                                               random_state=rng)
+                                               y=targets, random_state=rng)
             except ValueError as exc:
                 if self.early_stopping is True:
-                    raise ValueError(f"early stopping could not hold out a spatial block: {exc}") from None
+                    raise ValueError(f"early stopping could not hold out a spatial region: {exc}") from None
                 warnings.warn(f"early stopping is off for this fit: {exc}", UserWarning, stacklevel=4)
                 return np.arange(n_samples), None
             train, valid = labeled[train], labeled[valid]

@@ -485,7 +485,7 @@ def test_default_recipe_components():
     assert "early_stopping" not in dict(ContrastivePatchRegressor(early_stopping=False).get_default_callbacks())
 
 
-def test_early_stopping_holds_out_spatial_blocks_given_positions(scene):
+def test_early_stopping_holds_out_a_spatial_region_given_positions(scene):
     X, y, coords = scene.windows(5)
     P = PatchExtractor(5).fit_transform(X)
     with warnings.catch_warnings():
@@ -495,7 +495,7 @@ def test_early_stopping_holds_out_spatial_blocks_given_positions(scene):
     assert len(valid) >= 0.15 * len(P)
     # the hold-out is spatial_holdout's, whose training windows share no pixel with a validation window
     seed = np.random.SeedSequence([0, 1]).generate_state(1)[0]
-    kept, held = spatial_holdout(coords, 5, random_state=np.random.RandomState(seed))
+    kept, held = spatial_holdout(coords, 5, y=y, random_state=np.random.RandomState(seed))
     np.testing.assert_array_equal(valid, held)
     assert test_overlap_fraction(kept, held, coords, 5) == 0.0
     # the same through a Pipeline, with positions routed to the net

@@ -215,7 +215,7 @@ def grid_coords(n):
 
 
 @pytest.mark.parametrize("size,test_size,seed", [(3, 0.15, 0), (5, 0.3, 1), (7, 0.1, 2)])
-@pytest.mark.parametrize("layout", ["strip", "blocks"])
+@pytest.mark.parametrize("layout", ["auto", "strip", "blocks"])
 def test_spatial_holdout_is_disjoint_buffered_and_large_enough(size, test_size, seed, layout):
     coords = grid_coords(40)
     train, test = spatial_holdout(coords, size, test_size=test_size, layout=layout, random_state=seed)
@@ -237,7 +237,7 @@ def test_spatial_holdout_strip_by_hand():
     coords = np.stack([rows.ravel(), cols.ravel()], axis=1)
     seen = set()
     for seed in range(8):
-        train, test = spatial_holdout(coords, 1, test_size=0.25, buffer=1, random_state=seed)
+        train, test = spatial_holdout(coords, 1, test_size=0.25, layout="strip", buffer=1, random_state=seed)
         held = tuple(sorted(set(coords[test, 0].tolist())))
         assert held in {(0, 1, 2), (7, 8, 9)} and len(test) == 12 and len(train) == 24
         kept = set(coords[train, 0].tolist())
@@ -245,18 +245,47 @@ def test_spatial_holdout_strip_by_hand():
         seen.add(held)
     assert len(seen) == 2  # the two equally good sides are both drawn
     # without a buffer, a column strip (10 windows, 30 left) beats a row strip (12 windows, 28 left)
-    train, test = spatial_holdout(coords, 1, test_size=0.25, buffer=0, random_state=0)
+    train, test = spatial_holdout(coords, 1, test_size=0.25, layout="strip", buffer=0, random_state=0)
     assert len(test) == 10 and len(set(coords[test, 1].tolist())) == 1 and len(train) == 30
 
 
-def test_spatial_holdout_strip_keeps_more_training_windows_than_blocks():
-    # every window of a labelled area: random blocks leave a network little to train on
+def test_spatial_holdout_auto_keeps_the_most_training_windows():
+    # every window of a labelled area: random blocks leave a network little to train on, a strip more
     rows, cols = np.meshgrid(np.arange(56), np.arange(24), indexing="ij")
     coords = np.stack([rows.ravel(), cols.ravel()], axis=1)
-    train, test = spatial_holdout(coords, 7, random_state=0)
+    train, test = spatial_holdout(coords, 7, layout="strip", random_state=0)
     assert len(train) == 912 and len(test) == 216 and test_overlap_fraction(train, test, coords, 7) == 0.0
     kept = [len(spatial_holdout(coords, 7, layout="blocks", random_state=s)[0]) for s in range(6)]
     assert max(kept) < len(train) and min(kept) < 0.2 * len(coords)  # 216 to 456 of 1,344
+    for seed in range(3):
+        auto_train, auto_test = spatial_holdout(coords, 7, random_state=seed)
+        assert len(auto_train) == 912 and test_overlap_fraction(auto_train, auto_test, coords, 7) == 0.0
+
+
+def test_spatial_holdout_keeps_every_target_in_training():
+    # one target ('water') only varies along the bottom edge: the bottom strip would take nearly all of it
+    rows, cols = np.meshgrid(np.arange(56), np.arange(24), indexing="ij")
+    coords = np.stack([rows.ravel(), cols.ravel()], axis=1)
+    r, c = coords[:, 0], coords[:, 1]
+    y = np.column_stack([c / 23.0, np.where(r >= 46, (r - 45) / 10.0, 0.0)])
+    for seed in range(4):
+        train, test = spatial_holdout(coords, 7, y=y, random_state=seed)
+        kept = y[train].std(axis=0) / y.std(axis=0)
+        assert kept.min() >= 0.5 and test_overlap_fraction(train, test, coords, 7) == 0.0
+        assert not (coords[test, 0] >= 46).all()  # not the water strip
+    # no candidate keeps half the spread: the most representative one is taken
+    lone = np.zeros(len(coords))
+    lone[0] = 1.0
+    train, test = spatial_holdout(coords, 7, y=lone, random_state=0)
+    assert 0 in train
+
+
+def test_spatial_holdout_refuses_bad_targets():
+    coords = grid_coords(10)
+    with pytest.raises(ValueError, match=r"y must hold finite targets, one row per window: shape \(100,\)"):
+        spatial_holdout(coords, 3, y=np.zeros(99))
+    with pytest.raises(ValueError, match="non-finite values"):
+        spatial_holdout(coords, 3, y=np.full(100, np.nan))
 
 
 def test_spatial_holdout_errors():
@@ -264,7 +293,7 @@ def test_spatial_holdout_errors():
         spatial_holdout(np.zeros((5, 2), int), 3, layout="blocks")
     with pytest.raises(ValueError, match="same position"):
         spatial_holdout(np.zeros((5, 2), int), 3)
-    with pytest.raises(ValueError, match="layout must be 'strip' or 'blocks', got 'grid'"):
+    with pytest.raises(ValueError, match="layout must be 'auto', 'strip' or 'blocks', got 'grid'"):
         spatial_holdout(grid_coords(10), 3, layout="grid")
     with pytest.raises(ValueError, match="test_size must be < 1"):
         spatial_holdout(grid_coords(10), 3, test_size=1.0)

@@ -88,7 +88,7 @@ def test_ridge_and_normalisation_are_fitted_on_the_training_part_only(data, mode
                                     spectrum_norm=None, module__n_planes=2).fit(P, y, groups=coords)
     valid = net.validation_indices_
     # the buffer of the hold-out drops some windows from training too: recompute it
-    expected_train, expected_valid = spatial_holdout(coords, 5, test_size=0.15,
+    expected_train, expected_valid = spatial_holdout(coords, 5, test_size=0.15, y=y,
                                                      random_state=np.random.RandomState(
                                                          np.random.SeedSequence([3, 1]).generate_state(1)[0]))
     np.testing.assert_array_equal(valid, expected_valid)
@@ -207,7 +207,7 @@ def test_blend_weight_is_the_least_squares_weight_on_the_validation_windows(data
     net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=3, early_stopping=True)).fit(
         P, y, groups=coords)
     valid = net.validation_indices_
-    train, _ = spatial_holdout(coords, 5, random_state=np.random.RandomState(
+    train, _ = spatial_holdout(coords, 5, y=y, random_state=np.random.RandomState(
         np.random.SeedSequence([0, 1]).generate_state(1)[0]))
     z = (y - net.y_mean_) / net.y_scale_
     with torch.no_grad():
