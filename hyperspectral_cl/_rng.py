@@ -2,18 +2,26 @@
 
 A fit draws from its own ``torch.Generator`` objects, one per purpose (weight
 initialisation, batch order, unlabeled draws, augmentations, dropout) and per
-device, all derived from one seed. Two fits running in threads of one process
-therefore never draw from each other's stream, and a seeded fit is reproducible
-wherever it runs, without a process-wide lock. Separate purposes also keep
-ablations paired: a fit with the contrastive term and one without it start from
-the same weights and see the batches in the same order.
+device type, all derived from one seed. Two fits running in threads of one
+process therefore never draw from each other's stream, and a seeded fit is
+reproducible wherever it runs. Separate purposes also keep ablations paired: a
+fit with the contrastive term and one without it start from the same weights
+and see the batches in the same order.
 
 Layers that draw during the forward pass (dropout) find the active fit's
 streams through a context variable, which each thread holds on its own.
+
+One step still touches torch's global generator: building the network, because
+torch's layers draw their first values when they are created. The build runs
+with the global generator seeded and restored around it (:func:`seeded_build`),
+under a lock that keeps builds (and the seed draws of unseeded fits) of the
+package's fits in different threads apart, and the values are then drawn again
+from the fit's own generator (:func:`init_parameters`).
 """
 
 import inspect
 import math
+import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -21,7 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["RandomStreams", "active_streams", "current_generator", "current_streams", "init_parameters"]
+__all__ = ["RandomStreams", "active_streams", "current_generator", "current_streams", "draw_seed", "init_parameters",
+           "seeded_build"]
 
 #: Fixed indices, so that the stream of a purpose does not depend on which others were asked for first.
 _PURPOSES = {"construct": 0, "init": 1, "shuffle": 2, "unlabeled": 3, "augment": 4, "dropout": 5}
@@ -51,9 +60,9 @@ class RandomStreams:
         self._generators = {}
 
     def seed_for(self, purpose, device="cpu"):
-        """The integer seed of ``purpose`` on ``device``'s type (the same for every call)."""
-        device = torch.device(device)
-        key = [self.seed, _PURPOSES[purpose], _DEVICE_TYPES.get(device.type, len(_DEVICE_TYPES)), device.index or 0]
+        """The integer seed of ``purpose`` on ``device``'s type (the same for every call and every index)."""
+        # by device type only: the same seed gives the same streams on any GPU
+        key = [self.seed, _PURPOSES[purpose], _DEVICE_TYPES.get(torch.device(device).type, len(_DEVICE_TYPES))]
         return int(np.random.SeedSequence(key).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
     def generator(self, purpose, device="cpu"):
@@ -101,6 +110,30 @@ def current_generator(purpose, device="cpu"):
     return None if streams is None else streams.generator(purpose, device)
 
 
+# ----------------------------------------------------------------------------- torch's global generator
+#: Held while a fit seeds torch's global generator to build its network, or draws an unseeded fit's seed
+#: from it: two fits in threads would otherwise restore each other's saved state (milliseconds per fit).
+_GLOBAL_GENERATOR_LOCK = threading.RLock()
+
+
+@contextmanager
+def seeded_build(seed):
+    """Build modules with torch's global CPU generator seeded by ``seed``, its state restored afterwards.
+
+    Other code drawing from the global generator in another thread during the
+    block gets this seeded stream; fits of this package wait for each other.
+    """
+    with _GLOBAL_GENERATOR_LOCK, torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(int(seed))
+        yield
+
+
+def draw_seed():
+    """A seed for an unseeded fit, drawn from torch's global generator (so ``torch.manual_seed`` governs it)."""
+    with _GLOBAL_GENERATOR_LOCK:
+        return int(torch.randint(0, 2**62, ()).item())
+
+
 # ----------------------------------------------------------------------------- initialisation
 def _fan_in_bias(module, generator):
     # torch's default for Linear and ConvNd: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
@@ -137,6 +170,13 @@ def _init_embedding(module, generator):
             module.weight[module.padding_idx].fill_(0)
 
 
+def _init_transformer(module, generator):
+    # nn.Transformer._reset_parameters: Xavier on every matrix, after its layers' own initialisation
+    for p in module.parameters():
+        if p.dim() > 1:
+            nn.init.xavier_uniform_(p, generator=generator)
+
+
 def _init_deterministic(module, generator):
     # norms, PReLU: torch's own reset draws nothing
     module.reset_parameters()
@@ -147,6 +187,7 @@ _DEFAULT_INITS = (
     (nn.Linear, _init_linear_or_conv),
     (nn.modules.conv._ConvNd, _init_linear_or_conv),
     (nn.MultiheadAttention, _init_attention),
+    (nn.Transformer, _init_transformer),
     (nn.Embedding, _init_embedding),
     ((nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.PReLU), _init_deterministic),
 )

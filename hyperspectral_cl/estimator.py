@@ -15,8 +15,16 @@ from skorch.utils import TeeGenerator, to_tensor
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from ._rng import RandomStreams, active_streams, current_generator, current_streams, init_parameters
-from ._torch_utils import frozen_batchnorm_stats, seeded_torch_rng
+from ._rng import (
+    RandomStreams,
+    active_streams,
+    current_generator,
+    current_streams,
+    draw_seed,
+    init_parameters,
+    seeded_build,
+)
+from ._torch_utils import frozen_batchnorm_stats
 from ._validation import check_float_array, check_sample_weight, check_scalar, check_targets
 from ._version import __version__
 from .augment import make_augmentation
@@ -348,15 +356,21 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
     oversubscribe the cores; Dask worker processes start with
     ``OMP_NUM_THREADS=1``. Every fit draws from its own generators (weight
     initialisation, batch order, unlabeled draws, augmentations and dropout:
-    separate streams derived from ``random_state``), never from torch's
+    separate streams derived from ``random_state``), not from torch's
     global one, so seeded fits give the same model in thread workers
     (joblib's threading backend, a Dask cluster with ``processes=False``),
-    running side by side, as in sequence. Without ``random_state`` the seed
+    running side by side, as in sequence. (Building the network is the one
+    step that touches the global generator, as torch's layers draw when
+    created: it is seeded and restored around the build, which takes
+    milliseconds and which fits in other threads wait for; the values are
+    then drawn again from the fit's generator.) Without ``random_state`` the seed
     is drawn from torch's global generator (and the early-stopping hold-out
     from numpy's, as scikit-learn draws it), so ``torch.manual_seed`` and
     ``np.random.seed`` make such a fit repeatable. A custom backbone holding
-    parameters of its own (not in torch's layers) should re-draw them in a
-    ``reset_parameters(generator=None)`` method for this to hold in threads.
+    parameters of its own (not in torch's layers) keeps their values from
+    the seeded build; re-drawing them in a ``reset_parameters(generator=None)``
+    method makes them independent of other code drawing from the global
+    generator at the same time too.
 
     **Accelerate.** Use
     :class:`hyperspectral_cl.accelerate.AcceleratedContrastivePatchRegressor`:
@@ -653,10 +667,10 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self._check_fit_data_known()
         cls = get_backbone(self.backbone)
         streams = self._random_streams()
-        # built with torch's global generator seeded from the fit's and restored after: a layer the package
-        # does not know keeps these values (reproducible one fit at a time); every other is drawn again from
-        # the fit's own generator below, which no other thread touches
-        with seeded_torch_rng(streams.seed_for("construct")):
+        # torch's layers draw their first values from the global generator when created: seeded from the
+        # fit's and restored after. A layer the package does not know keeps these values; every other is
+        # drawn again from the fit's own generator below, which no other thread touches
+        with seeded_build(streams.seed_for("construct")):
             backbone = cls(self.n_bands_in_, self.patch_size_, self.n_targets_, **self.get_params_for("module"))
             self.module_ = PatchNetwork(backbone, self.n_bands_in_, self.n_targets_, spectrum_norm=self.spectrum_norm,
                                         standardize=self.standardize_inputs, ridge=self._ridge_mode())
@@ -732,7 +746,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         fit still governs an unseeded fit, as skorch documents.
         """
         if self.random_state is None:
-            return int(torch.randint(0, 2**62, ()).item())
+            return draw_seed()
         if isinstance(self.random_state, np.random.RandomState):
             return int(self.random_state.randint(np.iinfo(np.int32).max))
         # a fresh fit must not depend on what an earlier fit of the same object did (fit twice == clone().fit)
@@ -1050,7 +1064,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         return self.early_stopping is True or n_samples >= EARLY_STOPPING_MIN_SAMPLES
 
     def _holdout(self, y, groups):
-        """Training and validation rows for early stopping: spatial blocks with positions, else random rows.
+        """Training and validation rows for early stopping: a spatial region with positions, else random rows.
 
         Only labeled rows are held out; unlabeled rows (NaN targets) train, except
         those that come near the held-out windows (positions given).
@@ -1087,7 +1101,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         warnings.warn(
             f"early stopping validates on a random {self.validation_fraction:.0%} of the windows because fit got "
             "no window positions; windows that overlap training windows make that validation loss optimistic. "
-            "Pass groups=coords (in a Pipeline: net__groups=coords) to hold out whole spatial blocks, or set "
+            "Pass groups=coords (in a Pipeline: net__groups=coords) to hold out a whole spatial region, or set "
             "early_stopping=False.",
             OverlappingValidationWarning,
             stacklevel=4,
@@ -1185,7 +1199,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         must not change the caller's global random state.
         """
         prefix = "iterator_train" if training else "iterator_valid"
-        generator = self._random_streams().generator("shuffle") if training else torch.Generator()
+        generator = self.get_params_for(prefix).get("generator") or (
+            self._random_streams().generator("shuffle") if training else torch.Generator())
         sampler = self._mixed_batch_sampler(dataset, generator) if training else None
         if sampler is not None:
             kwargs = {k: v for k, v in self.get_params_for(prefix).items()

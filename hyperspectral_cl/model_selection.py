@@ -425,8 +425,11 @@ def spatial_holdout(coords, window_size, *, test_size=0.15, layout="auto", n_blo
             f"the {len(coords)} windows all have the same position; a spatial hold-out needs windows at two "
             "positions at least"
         )
+    # a candidate must hold out test_size of the windows (a block draw capped to leave one block may not);
+    # the others are a last resort
+    large_enough = [c for c in candidates if c.sum() >= np.ceil(test_size * len(coords))]
     scored = []
-    for is_test in candidates:
+    for is_test in large_enough or candidates:
         near_test = _footprint_mask(coords[is_test], size, origin, shape, grow=gap)
         train = np.flatnonzero(~is_test & ~_windows_touching(near_test, coords, size, origin))
         if train.size:

@@ -126,6 +126,41 @@ def test_seeded_fits_in_threads_beside_unseeded_ones_match_sequential_fits(windo
         np.testing.assert_array_equal(results[seed], expected[seed])
 
 
+@pytest.mark.filterwarnings("ignore::hyperspectral_cl.estimator.OverlappingValidationWarning")
+def test_builds_overlapping_in_threads_leave_the_global_generator_as_it_was(patches):
+    # torch's layers draw when created, so a build seeds the global generator and restores it: two builds at
+    # once must not restore each other's saved state
+    import threading
+    import time
+
+    class SlowBuild(Backbone):
+        def __init__(self, n_bands, patch_size, n_targets):
+            super().__init__(n_bands, patch_size, n_targets)
+            time.sleep(0.3)  # long enough for the other thread's build to start
+            self.body = torch.nn.Linear(n_bands, 4)
+            self.build_head(4)
+
+        def features(self, x):
+            return self.body(x.mean(dim=(1, 3, 4)))
+
+    P, y = patches
+    params = {**tiny_net_params(max_epochs=1), "random_state": None}
+    del params["module__n_planes"]
+    torch.manual_seed(0)
+    state = torch.random.get_rng_state()
+    torch.randint(0, 2**62, ())  # what the two unseeded fits draw as their seeds
+    torch.randint(0, 2**62, ())
+    after_seeds = torch.random.get_rng_state()
+    torch.random.set_rng_state(state)
+    threads = [threading.Thread(target=lambda: ContrastivePatchRegressor(SlowBuild, **params).fit(P, y))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert torch.equal(torch.random.get_rng_state(), after_seeds)
+
+
 class RecordTargets(Callback):
     """Records the targets of every training batch, in order."""
 
@@ -651,6 +686,21 @@ class RecordSplit(Callback):
     def on_batch_begin(self, net, batch=None, training=False, **kwargs):
         if training:
             self.batches.append(np.isnan(np.asarray(batch[1])).all(axis=1))
+
+
+@pytest.mark.filterwarnings("ignore::hyperspectral_cl.estimator.OverlappingValidationWarning")
+def test_a_generator_given_for_the_training_loader_shuffles_semi_supervised_batches(semi):
+    P, y_semi, *_ = semi
+
+    def batches(seed):
+        record = RecordTargets()
+        ContrastivePatchRegressor("li", semi_supervised=True, **tiny_net_params(
+            max_epochs=1, callbacks=[record], iterator_train__generator=torch.Generator().manual_seed(seed))
+        ).fit(P, y_semi)
+        return np.concatenate([np.nan_to_num(b, nan=-1.0) for b in record.seen])
+
+    np.testing.assert_array_equal(batches(1), batches(1))
+    assert not np.array_equal(batches(1), batches(2))
 
 
 def test_nan_targets_need_semi_supervised(semi):

@@ -280,6 +280,14 @@ def test_spatial_holdout_keeps_every_target_in_training():
     assert 0 in train
 
 
+def test_spatial_holdout_holds_out_test_size_when_one_block_holds_most_windows():
+    # a dense area and three windows far away: a block draw capped to leave one block holds out only the three
+    coords = np.concatenate([grid_coords(12), [[80, 80], [80, 95], [95, 80]]])
+    for seed in range(4):
+        train, test = spatial_holdout(coords, 5, test_size=0.15, random_state=seed)
+        assert len(test) >= 0.15 * len(coords) and test_overlap_fraction(train, test, coords, 5) == 0.0
+
+
 def test_spatial_holdout_refuses_bad_targets():
     coords = grid_coords(10)
     with pytest.raises(ValueError, match=r"y must hold finite targets, one row per window: shape \(100,\)"):

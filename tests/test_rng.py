@@ -138,3 +138,24 @@ def test_transformer_block_is_torchs_encoder_layer():
     theirs.load_state_dict(ours0.state_dict())
     theirs.dropout.p = theirs.dropout1.p = theirs.dropout2.p = theirs.self_attn.dropout = 0.0
     torch.testing.assert_close(ours0.train()(x), theirs.train()(x), rtol=1e-5, atol=1e-5)
+
+
+def test_streams_are_the_same_on_every_device_index():
+    streams = RandomStreams(3)
+    assert streams.seed_for("augment", "cuda:0") == streams.seed_for("augment", "cuda:1")
+    assert streams.seed_for("augment", "cuda") != streams.seed_for("augment", "cpu")
+
+
+def test_init_parameters_gives_nn_transformer_its_xavier_matrices():
+    model = nn.Transformer(d_model=16, nhead=2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=32)
+    assert init_parameters(model, torch.Generator().manual_seed(0)) == []
+    for name, p in model.named_parameters():
+        if p.dim() > 1:  # Xavier uniform: U(-b, b), b = sqrt(6 / (fan_in + fan_out))
+            bound = np.sqrt(6.0 / (p.shape[0] + p.shape[1]))
+            assert p.abs().max() <= bound and p.abs().max() > 0.9 * bound, name
+
+
+def test_dropout_of_one_zeroes_everything_as_torch_does():
+    x = torch.ones(10)
+    with active_streams(RandomStreams(0)):
+        assert torch.equal(Dropout(1.0).train()(x), nn.Dropout(1.0).train()(x))

@@ -23,6 +23,8 @@ class Dropout(nn.Dropout):
         generator = current_generator("dropout", x.device)
         if generator is None:
             return super().forward(x)
+        if self.p == 1:
+            return x * 0.0
         keep = torch.rand(x.shape, generator=generator, device=x.device) >= self.p
         return x * keep / (1.0 - self.p)
 
