@@ -345,7 +345,7 @@ def spatial_holdout(coords, window_size, *, test_size=0.15, layout="auto", n_blo
         Smallest share of the windows to hold out, in (0, 1).
     layout : {'auto', 'strip', 'blocks'}, default='auto'
         ``'strip'``: the best of the four strips; ``'blocks'``: one random
-        block draw (the layout of versions before 0.3); ``'auto'``: see above.
+        block draw (the former hold-out of the estimator); ``'auto'``: see above.
     n_blocks : int or tuple of int, default=(3, 3)
         Block grid over the extent of the window centres.
     buffer : int or None, default=None
