@@ -100,6 +100,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="one seed, 5 x 5 windows, binned bands")
     parser.add_argument("--out", default=str(RESULTS / "recipe_stability"))
+    parser.add_argument("--note", default=None, help="a sentence added to the report's description (e.g. which "
+                                                     "rows a --merge took from an earlier run)")
     parser.add_argument("--merge", nargs="+", metavar="CSV",
                         help="write the report from the CSVs of runs split across processes (e.g. one per dataset) "
                              "instead of fitting")
@@ -160,7 +162,8 @@ def write_report(df, args):
         "0.9, lr 1e-3, batch 256, the contrastive term at weight 1, flattened maps, raw spectra, no ridge skip, no early "
         "stopping). Diverged: "
         "`TrainingDivergedError` or non-finite predictions. Collapsed: test predictions' spread below 10 % of "
-        "the targets'. R² (mean over seeds, ok fits only) is a sanity check, beside RidgeCV on the mean spectrum.",
+        "the targets'. R² (mean over seeds, ok fits only) is a sanity check, beside RidgeCV on the mean spectrum."
+        + (f" {args.note}" if getattr(args, "note", None) else ""),
         "",
     ]
     summary = df.groupby("recipe")["status"].value_counts().unstack(fill_value=0)

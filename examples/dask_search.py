@@ -32,7 +32,7 @@ worker processes.
 # :class:`~hyperspectral_cl.ContrastivePatchRegressor`, searched over ``alpha`` and the patch size on 2
 # spatial folds (:class:`~hyperspectral_cl.SpatialBlockSplit`: no test window shares a pixel with a
 # training window). The windows' positions reach both the splitter (``groups=coords``) and the
-# network (``net__groups=coords``), whose early stopping then holds out spatial blocks too.
+# network (``net__groups=coords``), whose early stopping then holds out a spatial region too.
 import argparse
 import time
 

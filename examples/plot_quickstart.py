@@ -55,7 +55,7 @@ model = Pipeline([
 # Overlapping windows leak across random folds: a test window shares most of its pixels with its
 # training neighbours. Grouping the windows by vertical strips of the scene (``groups``) keeps the folds
 # apart. The windows' positions also reach the network (``net__groups=coords``): its early stopping
-# then holds out spatial blocks rather than random windows.
+# then holds out a spatial region rather than random windows.
 groups = coords[:, 1] // 10
 cv = GroupKFold(2)
 search = GridSearchCV(model, {"net__alpha": [0.0, 1.0], "net__radius": [0.01, 0.03]}, cv=cv)

@@ -109,7 +109,7 @@ print(f"{len(X)} windows {size} x {size}; held-out bottom strip: {len(test)} tes
 # -----------
 # A small ``'li'`` network (4 feature planes) with a simplex head, so that the predicted abundances stay
 # non-negative and sum to one; spectra are L2-normalised per pixel and no augmentation is used. The
-# windows' positions (``groups``) make its early stopping hold out spatial blocks of the training area.
+# windows' positions (``groups``) make its early stopping hold out a spatial region of the training area.
 start = time.perf_counter()
 model = make_pipeline(
     PatchExtractor(size),

@@ -72,7 +72,7 @@ print(f"{args.labels} labeled windows, {len(pool)} unlabeled ones in the same ar
 # Three models, one test area
 # ---------------------------
 # The networks get the labeled windows' positions (``groups=coords``) so that their early stopping holds
-# out spatial blocks; the semi-supervised one also gets the pool (``unlabeled=pool``).
+# out a spatial region; the semi-supervised one also gets the pool (``unlabeled=pool``).
 #
 # "network share" is the blend weight w of ``ridge + w (network - ridge)``, chosen per target on the
 # network's held-out windows (``blend_``): 0 means the network did not beat its ridge there, and the model
