@@ -2,10 +2,9 @@
 
 from contextlib import contextmanager
 
-import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
-__all__ = ["frozen_batchnorm_stats", "seeded_torch_rng"]
+__all__ = ["frozen_batchnorm_stats"]
 
 
 @contextmanager
@@ -30,26 +29,3 @@ def frozen_batchnorm_stats(module):
             m.momentum = momentum
             if counter is not None:
                 m.num_batches_tracked.copy_(counter)
-
-
-@contextmanager
-def seeded_torch_rng(seed, device="cpu"):
-    """Seed torch's global generators for a block, restoring their state afterwards.
-
-    With ``seed=None`` this does nothing. The CUDA generator of ``device`` is
-    forked and seeded too when it is a CUDA device.
-    """
-    if seed is None:
-        yield
-        return
-    dev = torch.device(device)
-    devices = []
-    if dev.type == "cuda" and torch.cuda.is_available():
-        devices = [dev.index if dev.index is not None else torch.cuda.current_device()]
-    with torch.random.fork_rng(devices=devices):
-        # seed only what was forked (torch.manual_seed would also reseed other GPUs for good)
-        torch.default_generator.manual_seed(int(seed))
-        for index in devices:
-            with torch.cuda.device(index):
-                torch.cuda.manual_seed(int(seed))
-        yield

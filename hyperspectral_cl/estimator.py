@@ -1070,7 +1070,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         those that come near the held-out windows (positions given).
         """
         n_samples = len(y)
-        labeled_mask = ~np.isnan(np.asarray(y, dtype=np.float64).reshape(n_samples, -1)).any(axis=1)
+        y = np.asarray(y, dtype=np.float64).reshape(n_samples, -1)
+        labeled_mask = ~np.isnan(y).any(axis=1)
         labeled, unlabeled = np.flatnonzero(labeled_mask), np.flatnonzero(~labeled_mask)
         rs = self.random_state
         if isinstance(rs, np.random.RandomState):  # equally seeded instances give equal hold-outs
@@ -1084,7 +1085,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                     f"coords returned by Scene.windows; got shape {coords.shape}"
                 )
             # the targets keep the hold-out from taking all of one material out of training
-            targets = self.split_weights(np.asarray(y, dtype=np.float64).reshape(n_samples, -1))[0][labeled]
+            targets = self.split_weights(y)[0][labeled]
             try:
                 train, valid = spatial_holdout(coords[labeled], self.patch_size_, test_size=self.validation_fraction,
                                                y=targets, random_state=rng)
@@ -1199,21 +1200,18 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         must not change the caller's global random state.
         """
         prefix = "iterator_train" if training else "iterator_valid"
-        generator = self.get_params_for(prefix).get("generator") or (
-            self._random_streams().generator("shuffle") if training else torch.Generator())
-        sampler = self._mixed_batch_sampler(dataset, generator) if training else None
+        kwargs = self.get_params_for(prefix)
+        if kwargs.get("generator") is None:  # the fit's shuffle stream; a private one for inference
+            kwargs["generator"] = self._random_streams().generator("shuffle") if training else torch.Generator()
+        sampler = self._mixed_batch_sampler(dataset, kwargs["generator"]) if training else None
         if sampler is not None:
-            kwargs = {k: v for k, v in self.get_params_for(prefix).items()
-                      if k not in ("batch_size", "shuffle", "sampler", "drop_last")}
-            kwargs.setdefault("generator", generator)
+            kwargs = {k: v for k, v in kwargs.items() if k not in ("batch_size", "shuffle", "sampler", "drop_last")}
             return DataLoader(dataset, batch_sampler=sampler, **kwargs)
         if getattr(self, prefix) is not DataLoader:
             return super().get_iterator(dataset, training=training)
-        kwargs = self.get_params_for(prefix)
         kwargs.setdefault("batch_size", self.batch_size)
         if kwargs["batch_size"] == -1:
             kwargs["batch_size"] = len(dataset)
-        kwargs.setdefault("generator", generator)
         return DataLoader(dataset, **kwargs)
 
     def _mixed_batch_sampler(self, dataset, generator=None):

@@ -394,9 +394,9 @@ def spatial_holdout(coords, window_size, *, test_size=0.15, layout="auto", n_blo
     size, _, _, gap = splitter._params()
     rng = check_random_state(random_state)
     origin, shape = _extent(coords, size, grow=gap)
+    n_test = int(np.ceil(test_size * len(coords)))  # the fewest windows a hold-out holds
     candidates = []  # boolean test masks
     if layout in ("auto", "strip"):
-        n_test = int(np.ceil(test_size * len(coords)))
         for axis in (0, 1):
             position = coords[:, axis]
             for sign in (1, -1):  # the low edge, then the high edge
@@ -412,8 +412,7 @@ def spatial_holdout(coords, window_size, *, test_size=0.15, layout="auto", n_blo
             for _ in range(1 if layout == "blocks" else _BLOCK_DRAWS):
                 order = rng.permutation(occupied)
                 # the fewest blocks holding test_size of the windows, always leaving one block for training
-                n_blocks_out = min(int(np.searchsorted(np.cumsum(counts[order]), test_size * len(coords))) + 1,
-                                   occupied.size - 1)
+                n_blocks_out = min(int(np.searchsorted(np.cumsum(counts[order]), n_test)) + 1, occupied.size - 1)
                 candidates.append(np.isin(blocks, order[:n_blocks_out]))
         elif layout == "blocks":
             raise ValueError(
@@ -427,7 +426,7 @@ def spatial_holdout(coords, window_size, *, test_size=0.15, layout="auto", n_blo
         )
     # a candidate must hold out test_size of the windows (a block draw capped to leave one block may not);
     # the others are a last resort
-    large_enough = [c for c in candidates if c.sum() >= np.ceil(test_size * len(coords))]
+    large_enough = [c for c in candidates if c.sum() >= n_test]
     scored = []
     for is_test in large_enough or candidates:
         near_test = _footprint_mask(coords[is_test], size, origin, shape, grow=gap)

@@ -307,17 +307,15 @@ class PatchNetwork(nn.Module):
         w = np.clip((v * (y - ridge) * d).sum(axis=0) / np.maximum((v * d * d).sum(axis=0), np.finfo(np.float64).tiny),
                     0, 1)
         gain = v * ((y - ridge) ** 2 - (y - ridge - w * d) ** 2)  # per window and target: what the blend saves
-        if clusters is None:
-            n = len(gain)
-            se = gain.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(gain.shape[1], np.inf)
-        else:  # one unit of evidence per cell: the spread of the cells' mean gains; cells of weight 0 take no part
+        units = gain  # the units of evidence: one per window, or one per cell
+        if clusters is not None:  # a cell's unit is its mean gain; cells of weight 0 take no part
             _, label = np.unique(np.asarray(clusters)[labeled], return_inverse=True)
             weight = np.bincount(label, weights=v[:, 0])
             sums = np.stack([np.bincount(label, weights=g) for g in gain.T], axis=1)
             keep = weight > 0
             units = sums[keep] / weight[keep, None]
-            n = len(units)
-            se = units.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(gain.shape[1], np.inf)
+        n = len(units)
+        se = units.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(gain.shape[1], np.inf)
         w = np.where(gain.mean(axis=0) > se, w, 0.0)
         self.blend.copy_(torch.from_numpy(w))
         return self

@@ -135,7 +135,7 @@ from skorch.exceptions import DeviceWarning
 from skorch.utils import get_map_location
 from torch.utils.data import DataLoader
 
-from ._torch_utils import seeded_torch_rng
+from ._rng import seeded_build
 from ._version import __version__
 from .augment import AUGMENTATIONS, Compose, RandomChoice
 from .backbones import BACKBONES
@@ -791,7 +791,7 @@ def _build_step(entry, tensors, allowed, device, dropped, pipeline):
         return step
     _check_regressor(step, where)
     try:
-        with seeded_torch_rng(0, "cpu"):  # the initial weights are overwritten; leave the global RNG alone
+        with seeded_build(0):  # the initial weights are overwritten; leave the global RNG alone
             step.initialize()
     except Exception as exc:  # e.g. a module__ option the backbone does not take
         raise _Invalid(
