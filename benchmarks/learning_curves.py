@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from _common import windows_or_none, write_csv
 from sklearn.metrics import r2_score
 from sklearn.pipeline import Pipeline
 
@@ -41,7 +42,6 @@ from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor
 from hyperspectral_cl._environment import measured_on
 from hyperspectral_cl.model_selection import near_windows
 from hyperspectral_cl.reproduce import get_preset
-from hyperspectral_cl.reproduce.data import split_windows
 from hyperspectral_cl.reproduce.models import classical_search
 from hyperspectral_cl.sampling import UnlabeledPatches
 
@@ -77,10 +77,8 @@ def run(args):
     rows = []
     preset = get_preset("cpu", n_test=args.n_test)
     for dataset in args.datasets:
-        try:
-            data = split_windows(dataset, get_preset(preset, n_train=max(args.labels)))
-        except FileNotFoundError as exc:
-            print(f"skipping {dataset}: {exc}", file=sys.stderr)
+        data = windows_or_none(dataset, get_preset(preset, n_train=max(args.labels)))
+        if data is None:
             continue
         scene, X, y, coords, pool_region, test = (data[k] for k in ("scene", "X", "y", "coords", "pool", "test"))
         unlabeled = pools(scene, coords, test, preset.window)
@@ -104,9 +102,7 @@ def run(args):
 
 
 def report(df, preset, args):
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out.with_suffix(".csv"), index=False)
+    out = write_csv(df, args.out)
     order = [m for m in (*CLASSICAL, *NETWORKS) if m in set(df.model)] + sorted(set(df.model) - {*CLASSICAL, *NETWORKS})
     df = df.assign(model=pd.Categorical(df.model, categories=order, ordered=True)).sort_values(["dataset", "model"],
                                                                                                kind="stable")

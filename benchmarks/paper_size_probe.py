@@ -30,13 +30,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from _common import windows_or_none, write_csv
 from sklearn.metrics import mean_absolute_error, r2_score
 from sklearn.pipeline import Pipeline
 
 from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor
 from hyperspectral_cl._environment import measured_on
 from hyperspectral_cl.reproduce import get_preset
-from hyperspectral_cl.reproduce.data import split_windows, training_windows
+from hyperspectral_cl.reproduce.data import training_windows
 from hyperspectral_cl.reproduce.models import classical_search
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -70,10 +71,8 @@ def run(args):
     for dataset in args.datasets:
         preset = get_preset("cpu", window=10, n_train=args.n_train, n_test=args.n_test, seeds=args.seeds)
         preset = replace(preset, bands=None)  # every band
-        try:
-            data = split_windows(dataset, preset)
-        except FileNotFoundError as exc:
-            print(f"skipping {dataset}: {exc}", file=sys.stderr)
+        data = windows_or_none(dataset, preset)
+        if data is None:
             continue
         desc, X, y, coords, pool, test = (data[k] for k in ("description", "X", "y", "coords", "pool", "test"))
         for seed in range(args.seeds):
@@ -93,9 +92,7 @@ def run(args):
 
 
 def report(df, args):
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out.with_suffix(".csv"), index=False)
+    out = write_csv(df, args.out)
     lines = [
         "## The default recipe at the paper's input size (10 x 10 windows, every band)", "",
         measured_on(args.threads),

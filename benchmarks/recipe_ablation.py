@@ -21,13 +21,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from _common import windows_or_none, write_csv
 from sklearn.metrics import r2_score
 from sklearn.pipeline import Pipeline
 
 from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor
 from hyperspectral_cl._environment import measured_on
 from hyperspectral_cl.reproduce import get_preset
-from hyperspectral_cl.reproduce.data import split_windows, training_windows
+from hyperspectral_cl.reproduce.data import training_windows
 from hyperspectral_cl.reproduce.models import classical_search, paper_recipe
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -74,10 +75,8 @@ def main(argv=None):
         preset = replace(preset, bands=args.bands or None)
     rows = []
     for dataset in args.datasets:
-        try:
-            data = split_windows(dataset, preset)
-        except FileNotFoundError as exc:
-            print(f"skipping {dataset}: {exc}", file=sys.stderr)
+        data = windows_or_none(dataset, preset)
+        if data is None:
             continue
         X, y, coords, pool, test = (data[k] for k in ("X", "y", "coords", "pool", "test"))
         for seed in range(args.seeds):
@@ -101,9 +100,7 @@ def main(argv=None):
                                  "best_epoch": net.best_epoch_})
                     print(f"{dataset} {backbone} seed {seed} {name}: R2 {r2:.4f}", flush=True)
     df = pd.DataFrame(rows)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out.with_suffix(".csv"), index=False)
+    out = write_csv(df, args.out)
     lines = [f"## Recipe ablation: one change at a time ({preset.window} x {preset.window} windows, spatial split, "
              "alpha=0)", "",
              measured_on(args.threads),

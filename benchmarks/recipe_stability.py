@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from _common import windows_or_none, write_csv
 from sklearn.linear_model import RidgeCV
 from sklearn.metrics import r2_score
 from sklearn.pipeline import Pipeline
@@ -46,7 +47,6 @@ from sklearn.pipeline import Pipeline
 from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor, TrainingDivergedError
 from hyperspectral_cl._environment import measured_on
 from hyperspectral_cl.reproduce import get_preset
-from hyperspectral_cl.reproduce.data import split_windows
 from hyperspectral_cl.reproduce.models import paper_recipe
 from hyperspectral_cl.reproduce.presets import BACKBONES
 
@@ -119,10 +119,8 @@ def main(argv=None):
             for window in args.windows:
                 preset = get_preset("cpu", window=window, n_train=args.n_train, n_test=args.n_test)
                 preset = replace(preset, bands=None if bands == "all" else int(bands))
-                try:
-                    data = split_windows(dataset, preset)
-                except FileNotFoundError as exc:
-                    print(f"skipping {dataset}: {exc}", file=sys.stderr)
+                data = windows_or_none(dataset, preset)
+                if data is None:
                     break
                 desc, X, y, coords, pool, test = (data[k] for k in ("description", "X", "y", "coords", "pool", "test"))
                 for seed in range(args.seeds):
@@ -146,9 +144,7 @@ def main(argv=None):
 
 
 def write_report(df, args):
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out.with_suffix(".csv"), index=False)
+    out = write_csv(df, args.out)
     lines = [
         "## Recipe stability: divergences and collapses over short fits",
         "",

@@ -22,13 +22,14 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from _common import windows_or_none, write_csv
 from sklearn.metrics import r2_score
 from sklearn.pipeline import Pipeline
 
 from hyperspectral_cl import ContrastivePatchRegressor, PatchExtractor
 from hyperspectral_cl._environment import measured_on
 from hyperspectral_cl.reproduce import get_preset
-from hyperspectral_cl.reproduce.data import split_windows, training_windows
+from hyperspectral_cl.reproduce.data import training_windows
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = {"cpu preset (5 x 5, binned bands)": {}, "paper size (10 x 10, every band)": {"window": 10}}
@@ -41,10 +42,8 @@ def run(args):
             preset = get_preset("cpu", n_train=args.n_train, n_test=args.n_test, seeds=args.seeds, **overrides)
             if overrides:
                 preset = replace(preset, bands=None)
-            try:
-                data = split_windows(dataset, preset)
-            except FileNotFoundError as exc:
-                print(f"skipping {dataset}: {exc}", file=sys.stderr)
+            data = windows_or_none(dataset, preset)
+            if data is None:
                 break
             X, y, coords, pool, test = (data[k] for k in ("X", "y", "coords", "pool", "test"))
             for seed in range(args.seeds):
@@ -63,9 +62,7 @@ def run(args):
 
 
 def report(df, args):
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out.with_suffix(".csv"), index=False)
+    out = write_csv(df, args.out)
     lines = [
         "## The default backbone with and without the per-pixel L2 normalisation", "",
         measured_on(args.threads),
