@@ -89,8 +89,9 @@ def main(argv=None):
                 for name, params in settings(backbone).items():
                     if params is None or (args.settings and not name.startswith(tuple(args.settings))):
                         continue
-                    net = ContrastivePatchRegressor(backbone, alpha=0.0, augment=None, spectrum_norm="l2",
-                                                    random_state=seed, **params)
+                    # alpha=0 and L2 spectra throughout, also over paper_recipe's alpha=1 and raw spectra
+                    net = ContrastivePatchRegressor(backbone, random_state=seed, **{
+                        **params, "alpha": 0.0, "augment": None, "spectrum_norm": "l2"})
                     model = Pipeline([("patches", PatchExtractor(preset.window)), ("net", net)])
                     start = time.perf_counter()
                     model.fit(X[train], y[train], net__groups=coords[train])
