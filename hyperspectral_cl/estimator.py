@@ -7,6 +7,7 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import KFold
 from sklearn.utils import check_random_state
 from skorch import NeuralNetRegressor
 from skorch.callbacks import EpochTimer, GradientNormClipping, PassthroughScoring, PrintLog
@@ -31,7 +32,7 @@ from .augment import make_augmentation
 from .backbones import get_backbone
 from .callbacks import EpochProgressBar, RestoreBestValidation, WarmupCosineLR, raised_by_callback
 from .losses import ContrastiveCriterion, get_contrastive_loss, radius_from_quantile
-from .model_selection import near_windows, spatial_holdout
+from .model_selection import SpatialBlockSplit, near_windows, spatial_holdout
 from .network import RIDGE_MODES, SPECTRUM_NORMS, PatchNetwork
 from .sampling import LabeledUnlabeledBatchSampler
 
@@ -104,9 +105,11 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
     transforms see the values you passed); it trains with AdamW, a
     learning-rate warm-up and cosine decay and gradient-norm clipping; it stops
     early on a spatially disjoint validation split, keeping the best epoch; and
-    its prediction is blended with ridge regression on the mean spectrum, with
-    the blend chosen on the validation windows (``ridge``), so it does not fall
-    below the linear model a practitioner would fit first.
+    its prediction is blended with a classical model of the mean spectrum,
+    ridge regression or, where cross-validation prefers it, RBF kernel ridge
+    (``ridge_kernel``), with the blend chosen on the validation windows
+    (``ridge``), so it does not fall below the models a practitioner would fit
+    first.
 
     A skorch ``NeuralNetRegressor``: every skorch parameter works (``lr``,
     ``max_epochs``, ``callbacks``, ``optimizer__weight_decay``,
@@ -193,6 +196,22 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         of the three in the package's measurements: a backbone trained from a
         fixed ridge start stayed near it where a backbone trained on its own
         went well beyond (user guide, "The training recipe and what it achieves").
+    ridge_kernel : {'auto', 'linear'}, default='auto'
+        The classical model the blend (``ridge='blend'``) falls back on.
+        ``'linear'``: the ridge map. ``'auto'``: per target, RBF kernel ridge
+        regression on the same (standardised) mean spectrum replaces the ridge
+        map where cross-validation on the training part of the split prefers
+        it (spatial blocks when fit is given window positions, and none, so a
+        linear partner, where their buffers leave too few windows to train on;
+        else four shuffled folds; widths and penalties from a grid, see
+        :meth:`PatchNetwork.choose_kernel
+        <hyperspectral_cl.network.PatchNetwork.choose_kernel>`); it is then
+        refitted on all the windows (at most
+        :data:`~hyperspectral_cl.kernel_ridge.MAX_SUPPORT` of them, evenly
+        spaced). A backbone that learns nothing beyond a nonlinear function of
+        the mean spectrum then leaves a model as good as kernel ridge, the
+        nonlinear classical bar. Without validation windows the partner is
+        linear. The choice is in ``partner_``.
     standardize_targets : bool or 'auto', default='auto'
         Whether the network regresses standardised targets (zero mean, unit
         variance per target; predictions are mapped back). ``'auto'``
@@ -321,7 +340,11 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         i.e. ridge alone with ``ridge='residual'``); None without early stopping.
     blend_ : ndarray of shape (n_targets,) or None
         The backbone's weight ``w`` in the prediction with ``ridge='blend'``
-        (0: ridge alone, 1: the backbone alone); None otherwise.
+        (0: the classical partner alone, 1: the backbone alone); None otherwise.
+    partner_ : ndarray of str, shape (n_targets,) or None
+        The blend's classical partner per target: ``'linear'`` (the ridge map)
+        or ``'rbf'`` (RBF kernel ridge; see ``ridge_kernel``); None unless
+        ``ridge='blend'``.
     grad_scaler_ : torch.amp.GradScaler or None
         The loss scaler of ``precision='fp16'``; None otherwise.
     history_ : skorch.History
@@ -398,6 +421,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         spectrum_norm="l2",
         standardize_inputs=True,
         ridge="auto",
+        ridge_kernel="auto",
         standardize_targets="auto",
         early_stopping="auto",
         validation_fraction=0.15,
@@ -430,6 +454,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self.spectrum_norm = spectrum_norm
         self.standardize_inputs = standardize_inputs
         self.ridge = ridge
+        self.ridge_kernel = ridge_kernel
         self.standardize_targets = standardize_targets
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -503,6 +528,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             raise TypeError(f"standardize_inputs must be True or False, got {self.standardize_inputs!r}")
         if self.ridge not in ("auto", *RIDGE_MODES):
             raise ValueError(f"ridge must be 'auto', 'blend', 'residual' or None, got {self.ridge!r}")
+        if self.ridge_kernel not in ("auto", "linear"):
+            raise ValueError(f"ridge_kernel must be 'auto' or 'linear', got {self.ridge_kernel!r}")
         if self.early_stopping not in (True, False, "auto"):
             raise ValueError(f"early_stopping must be True, False or 'auto', got {self.early_stopping!r}")
         check_scalar(self.validation_fraction, "validation_fraction", min_val=0.0, max_val=1.0, include_min=False,
@@ -873,6 +900,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         """
         self.__dict__.pop("_planned_holdout_", None)
         self.__dict__.pop("_validation_coords_", None)
+        self.__dict__.pop("_split_coords_", None)
 
     #: The mean weight of the labeled windows when the targets of the current training call carry a last
     #: column of window weights (``sample_weight``), else None.
@@ -1023,23 +1051,53 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         ``w`` near 0 the model would otherwise be a ridge fitted on less data.
         """
         network = self._network()
+        coords = self.__dict__.pop("_split_coords_", None)
         cells = self._validation_cells()
         if network.ridge != "blend":
             self.blend_ = None
             return
         valid, train = self.validation_indices_, self.training_indices_
+        held_out = valid is not None and len(valid) > 0
+        w_train, w_valid = (None, None) if weights is None else (weights[train], weights[valid])
+        if held_out:
+            # judged against classical models that, like the backbone, have not seen the held-out windows (an
+            # earlier call of partial_fit may have refitted them on every window)
+            network.fit_ridge(self._batches(X, train), y[train], w_train)
+            network.kernel_gamma.zero_()
+            if self.ridge_kernel == "auto":
+                rows = train[~np.isnan(y[train]).any(axis=1)]
+                network.choose_kernel(self._batches(X, rows), y[rows], self._kernel_folds(rows, coords),
+                                      None if weights is None else weights[rows])
         if self.history_ is None or len(self.history_) == 0:
-            network.blend.zero_()  # an untrained backbone: ridge alone
-        elif valid is not None and len(valid):
-            # judged against a ridge that, like the backbone, has not seen the held-out windows (an earlier
-            # call of partial_fit may have refitted it on every window)
-            network.fit_ridge(self._batches(X, train), y[train], None if weights is None else weights[train])
+            network.blend.zero_()  # an untrained backbone: the classical partner alone
+        elif held_out:
             with self.autocast():  # judged as predict will run it
-                network.fit_blend(self._batches(X, valid), y[valid], None if weights is None else weights[valid],
-                                  clusters=cells)
-        if valid is not None and len(valid):
+                network.fit_blend(self._batches(X, valid), y[valid], w_valid, clusters=cells)
+        if held_out:
             network.fit_ridge(self._batches(X), y, weights)
+            network.fit_kernel(self._batches(X), y, weights)
         self.blend_ = network.blend.detach().cpu().numpy().copy()
+
+    def _kernel_folds(self, rows, coords):
+        """Folds over ``rows`` that choose the kernel partner: spatial blocks with positions, else KFold.
+
+        The same spatial honesty as the hold-out: a kernel width that only
+        interpolates between overlapping neighbours would win random folds. Where
+        the blocks' buffers leave less than a quarter of the windows to train on,
+        spatial cross-validation cannot tell the models apart and no folds are
+        returned: the partner stays linear, the model that needs no evidence.
+        """
+        n = len(rows)
+        if n < 4:
+            return []
+        if coords is None:
+            return list(KFold(4, shuffle=True, random_state=0).split(np.zeros(n)))
+        try:
+            folds = list(SpatialBlockSplit(self.patch_size_, n_blocks=(2, 2)).split(np.zeros(n), groups=coords[rows]))
+        except ValueError:  # too few windows for the blocks and their buffers
+            return []
+        folds = [(train, test) for train, test in folds if len(train) >= max(n // 4, 2) and len(test) > 0]
+        return folds if len(folds) >= 2 else []
 
     def _validation_cells(self):
         """Spatial cells (patch-sized squares) of the held-out windows, or None without their positions.
@@ -1136,6 +1194,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             train, valid = planned if planned is not None else self._holdout(y, groups)
             self.training_indices_, self.validation_indices_ = train, valid
             self._validation_coords_ = None if groups is None or valid is None else np.asarray(groups)[valid]
+            self._split_coords_ = None if groups is None else np.asarray(groups)
             dataset_train = Subset(dataset, train)
             dataset_valid = None if valid is None else Subset(dataset, valid)
             pool = getattr(self, "_unlabeled_pool", None)
@@ -1145,7 +1204,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                                                          self.patch_size_ // 2)
         else:
             # only what a train_split takes (skorch's ValidSplit takes groups): not the unlabeled pool
-            self._validation_coords_ = None
+            self._validation_coords_ = self._split_coords_ = None
             split_params = {k: v for k, v in fit_params.items() if k != "unlabeled"}
             dataset_train, dataset_valid = super().get_split_datasets(X, y, **split_params)
             # a train_split like skorch's ValidSplit returns Subsets of the data: their rows serve the blend
@@ -1172,6 +1231,19 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             ys.append(yi.detach().cpu().numpy() if torch.is_tensor(yi) else np.asarray(yi))
         targets, weights = self.split_weights(np.concatenate(ys).reshape(len(dataset), -1))
         self._network().fit_inputs(xs, targets, sample_weight=weights)
+
+    @property
+    def partner_(self):
+        """The classical model the blend falls back on, per target: ``'linear'`` (the ridge map) or ``'rbf'``.
+
+        None unless the network blends (``ridge='blend'``); see ``ridge_kernel``.
+        """
+        if not getattr(self, "initialized_", False):
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet.")
+        network = self._network()
+        if network.ridge != "blend":
+            return None
+        return np.where(network.kernel_gamma.cpu().numpy() > 0, "rbf", "linear")
 
     @property
     def best_epoch_(self):

@@ -20,6 +20,10 @@ with the pieces every backbone needs and none should re-implement:
     model is then never worse than ridge on those windows, and a backbone that
     learns what ridge cannot takes over. (The estimator then refits the ridge
     map on every training window, held-out ones included: :meth:`fit_ridge`.)
+    The partner of the blend can also be RBF kernel ridge regression on the
+    same mean spectrum (:meth:`choose_kernel`), per target, where
+    cross-validation prefers it to the linear map: the network then falls back
+    on the better of the two classical models rather than on the linear one.
   - ``'residual'``: the prediction is ridge plus the backbone's output, whose
     output layer starts at zero: before the first epoch the network *is*
     ridge regression, and training learns what ridge misses.
@@ -33,6 +37,8 @@ import numpy as np
 import torch
 from sklearn.linear_model import RidgeCV
 from torch import nn
+
+from .kernel_ridge import RBF_ALPHAS, RBF_GAMMAS, fit_rbf_ridge, rbf_ridge_predict, score_rbf_ridge, support_rows
 
 __all__ = ["RIDGE_ALPHAS", "RIDGE_MODES", "PatchNetwork", "SPECTRUM_NORMS"]
 
@@ -83,6 +89,16 @@ class PatchNetwork(nn.Module):
     blend : Tensor of shape (n_targets,)
         The backbone's weight ``w`` with ``ridge='blend'`` (1 while training:
         the backbone is trained on its own).
+    kernel_gamma, kernel_alpha : Tensor of shape (n_targets,), float64
+        Width and penalty of each target's RBF kernel ridge partner; a width of
+        0 means the target's partner is the linear ridge map.
+    kernel_support : Tensor of shape (m, n_bands), float64
+        The standardised mean spectra the kernel models are expanded on (no
+        rows when no target has a kernel partner).
+    kernel_coef : Tensor of shape (m, n_targets), float64
+    kernel_intercept : Tensor of shape (n_targets,), float64
+    kernel_mean, kernel_scale : Tensor of shape (n_bands,), float64
+        Standardisation of the mean spectra the kernel sees.
     inputs_fitted : bool Tensor
         Whether :meth:`fit_inputs` ran (saved with the weights, so a reloaded or
         warm-started network is never re-fitted).
@@ -103,6 +119,14 @@ class PatchNetwork(nn.Module):
         self.register_buffer("ridge_alpha", torch.zeros(n_targets))
         self.register_buffer("blend", torch.ones(n_targets))
         self.register_buffer("inputs_fitted", torch.tensor(False))
+        f64 = dict(dtype=torch.float64)
+        for name, shape in (("kernel_gamma", (n_targets,)), ("kernel_alpha", (n_targets,)),
+                            ("kernel_support", (0, n_bands)), ("kernel_coef", (0, n_targets)),
+                            ("kernel_intercept", (n_targets,)), ("kernel_mean", (n_bands,)),
+                            ("kernel_scale", (n_bands,))):
+            self.register_buffer(name, torch.zeros(shape, **f64))
+        # the kernel model keeps as many rows as it was fitted on: a saved state may hold any number
+        self.register_load_state_dict_pre_hook(_resize_kernel_rows)
         if ridge == "residual":
             head = getattr(backbone, "regressor", None)
             if not isinstance(head, nn.Linear):
@@ -144,6 +168,21 @@ class PatchNetwork(nn.Module):
         with torch.autocast(z.device.type, enabled=False):
             return z.float().mean(dim=(1, 3, 4)) @ self.skip_weight + self.skip_bias
 
+    def kernel_features(self, z):
+        """The kernel partner's input: the standardised mean spectrum of normalised patches ``z`` (float64)."""
+        return (z.double().mean(dim=(1, 3, 4)) - self.kernel_mean) / self.kernel_scale
+
+    def partner(self, z):
+        """The classical model the blend falls back on, per target: the ridge map or its kernel partner."""
+        ridge = self.skip(z)
+        use = self.kernel_gamma > 0
+        if not bool(use.any()):
+            return ridge
+        with torch.autocast(z.device.type, enabled=False):
+            kernel = rbf_ridge_predict(self.kernel_features(z), self.kernel_support, self.kernel_coef,
+                                       self.kernel_intercept, self.kernel_gamma)
+        return torch.where(use, kernel.to(ridge.dtype), ridge)
+
     def forward(self, x, **fit_params):
         """``(N, 1, B, S, S)`` patches -> ``(prediction (N, n_targets), embedding (N, d))``.
 
@@ -161,7 +200,7 @@ class PatchNetwork(nn.Module):
         if self.ridge == "residual":
             pred = pred + self.skip(z)
         elif self.ridge == "blend" and bool((self.blend != 1).any()):
-            ridge = self.skip(z)
+            ridge = self.partner(z)
             pred = ridge + self.blend * (pred - ridge)
         return pred if embedding is None else (pred, embedding)
 
@@ -233,9 +272,117 @@ class PatchNetwork(nn.Module):
         self.ridge_alpha.copy_(torch.as_tensor(np.broadcast_to(ridge.alpha_, self.ridge_alpha.shape).copy()))
         return self
 
+    def _mean_spectra(self, batches):
+        """The mean normalised spectrum of every patch, as a float64 array."""
+        return torch.cat([self.normalize(x).double().mean(dim=(1, 3, 4)) for x in batches]).cpu().numpy()
+
+    @torch.no_grad()
+    def choose_kernel(self, batches, targets, folds, sample_weight=None):
+        """Give each target an RBF kernel ridge partner where cross-validation prefers it to the ridge map.
+
+        The candidates are the ridge map (:class:`~sklearn.linear_model.RidgeCV`
+        on the mean spectra, as :meth:`fit_ridge` fits it) and RBF kernel ridge
+        regression on the standardised mean spectra for every width in
+        ``RBF_GAMMAS / n_bands`` and penalty in ``RBF_ALPHAS``; per target, the
+        one with the smallest out-of-fold squared error over ``folds`` becomes
+        the blend's partner (the ridge map on a tie), as a grid search over
+        both models would choose. A chosen kernel model is fitted on all the
+        given windows (at most :data:`~hyperspectral_cl.kernel_ridge.MAX_SUPPORT`);
+        :meth:`fit_kernel` refits it on others.
+
+        Parameters
+        ----------
+        batches : list of Tensor
+            Labeled patches, in batches of shape ``(n, 1, B, S, S)``.
+        targets : ndarray of shape (n, n_targets)
+            Their targets, as the network regresses them.
+        folds : iterable of (train, test) index arrays
+            Cross-validation folds over the ``n`` patches (e.g. spatial blocks);
+            folds with fewer than 2 training or no test patches are skipped.
+        sample_weight : ndarray of shape (n,) or None, default=None
+            Weights of the patches (in the fits and in the out-of-fold errors).
+
+        Returns
+        -------
+        self
+        """
+        self.kernel_gamma.zero_()
+        spectra = self._mean_spectra(batches)
+        y = np.asarray(targets, dtype=np.float64).reshape(len(spectra), -1)
+        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+        gammas = RBF_GAMMAS / spectra.shape[1]
+        errors = np.zeros((1 + len(gammas) * len(RBF_ALPHAS), y.shape[1]))  # row 0: the ridge map
+        scored = False
+        for train, test in folds:
+            train = train[w[train] > 0]
+            if len(train) < 2 or len(test) == 0:
+                continue
+            linear = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(spectra[train], y[train],
+                                                                              sample_weight=w[train])
+            rows = train[support_rows(len(train))]
+            mean, scale = _standardizer(spectra[rows])
+            kernel = score_rbf_ridge((spectra[rows] - mean) / scale, y[rows], (spectra[test] - mean) / scale,
+                                     gammas, RBF_ALPHAS, w[rows])
+            preds = np.concatenate([linear.predict(spectra[test]).reshape(1, len(test), -1),
+                                    kernel.reshape(-1, len(test), y.shape[1])])
+            errors += np.einsum("n,cnt->ct", w[test], (preds - y[test]) ** 2)
+            scored = True
+        best = errors.argmin(axis=0)  # the first minimum: the ridge map on a tie
+        if not scored or not (best > 0).any():
+            return self
+        g, a = np.unravel_index(np.maximum(best - 1, 0), (len(gammas), len(RBF_ALPHAS)))
+        self.kernel_gamma.copy_(torch.from_numpy(np.where(best > 0, gammas[g], 0.0)))
+        self.kernel_alpha.copy_(torch.from_numpy(np.where(best > 0, RBF_ALPHAS[a], 0.0)))
+        return self._fit_kernel_spectra(spectra, y, w)
+
+    @torch.no_grad()
+    def fit_kernel(self, batches, targets, sample_weight=None):
+        """Refit the chosen kernel partners (widths and penalties kept) on ``batches``; no-op without one.
+
+        Parameters
+        ----------
+        batches : list of Tensor
+            Patches, in batches of shape ``(n, 1, B, S, S)``.
+        targets : ndarray of shape (n_samples, n_targets)
+            Their targets, as the network regresses them (NaN rows left out).
+        sample_weight : ndarray of shape (n_samples,) or None, default=None
+
+        Returns
+        -------
+        self
+        """
+        if not bool((self.kernel_gamma > 0).any()):
+            return self
+        spectra = self._mean_spectra(batches)
+        y = np.asarray(targets, dtype=np.float64).reshape(len(spectra), -1)
+        keep = ~np.isnan(y).any(axis=1)
+        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+        keep &= w > 0
+        return self._fit_kernel_spectra(spectra[keep], y[keep], w[keep])
+
+    def _fit_kernel_spectra(self, spectra, y, w):
+        """Fit the chosen kernel models on (at most MAX_SUPPORT of) these mean spectra; keep them as buffers."""
+        rows = support_rows(len(spectra))
+        mean, scale = _standardizer(spectra[rows])
+        gamma, alpha = self.kernel_gamma.cpu().numpy(), self.kernel_alpha.cpu().numpy()
+        # targets with a linear partner get a placeholder model (their coefficients are never used)
+        coef, intercept = fit_rbf_ridge((spectra[rows] - mean) / scale, y[rows], np.where(gamma > 0, gamma, 1.0),
+                                        np.where(gamma > 0, alpha, 1.0), w[rows])
+        coef[:, gamma == 0] = 0.0
+        device = self.kernel_gamma.device
+        self.kernel_mean.copy_(torch.from_numpy(mean))
+        self.kernel_scale.copy_(torch.from_numpy(scale))
+        self.kernel_support = torch.from_numpy((spectra[rows] - mean) / scale).to(device)
+        self.kernel_coef = torch.from_numpy(coef).to(device)
+        self.kernel_intercept.copy_(torch.from_numpy(intercept))
+        return self
+
     @torch.no_grad()
     def parts(self, batches):
-        """The two parts of the prediction, in evaluation mode: the ridge map's and the backbone's.
+        """The two parts of the prediction, in evaluation mode: the classical partner's and the backbone's.
+
+        The partner is the ridge map, or per target its kernel partner
+        (:meth:`choose_kernel`) with ``ridge='blend'``.
 
         Parameters
         ----------
@@ -251,7 +398,7 @@ class PatchNetwork(nn.Module):
         ridge, net = [], []
         for x in batches:
             z = self.normalize(x)
-            ridge.append(self.skip(z).double())
+            ridge.append((self.partner(z) if self.ridge == "blend" else self.skip(z)).double())
             out = self.backbone(z)
             net.append((out[0] if isinstance(out, (tuple, list)) else out).double())
         self.train(was_training)
@@ -307,15 +454,42 @@ class PatchNetwork(nn.Module):
         w = np.clip((v * (y - ridge) * d).sum(axis=0) / np.maximum((v * d * d).sum(axis=0), np.finfo(np.float64).tiny),
                     0, 1)
         gain = v * ((y - ridge) ** 2 - (y - ridge - w * d) ** 2)  # per window and target: what the blend saves
-        units = gain  # the units of evidence: one per window, or one per cell
-        if clusters is not None:  # a cell's unit is its mean gain; cells of weight 0 take no part
-            _, label = np.unique(np.asarray(clusters)[labeled], return_inverse=True)
-            weight = np.bincount(label, weights=v[:, 0])
-            sums = np.stack([np.bincount(label, weights=g) for g in gain.T], axis=1)
-            keep = weight > 0
-            units = sums[keep] / weight[keep, None]
-        n = len(units)
-        se = units.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(gain.shape[1], np.inf)
-        w = np.where(gain.mean(axis=0) > se, w, 0.0)
+        w = np.where(_beyond_one_se(gain, v[:, 0], None if clusters is None else np.asarray(clusters)[labeled]),
+                     w, 0.0)
         self.blend.copy_(torch.from_numpy(w))
         return self
+
+
+def _beyond_one_se(gain, weights, clusters=None):
+    """Per target, whether the mean gain exceeds one standard error of its units of evidence.
+
+    ``gain`` (n, n_targets) holds weighted per-window gains, ``weights`` (n,)
+    the windows' weights (mean 1). Units are windows, or with ``clusters`` the
+    clusters' weighted mean gains (clusters of weight 0 take no part); with
+    fewer than two units there is no evidence of a gain.
+    """
+    units = gain
+    if clusters is not None:
+        _, label = np.unique(clusters, return_inverse=True)
+        weight = np.bincount(label, weights=weights)
+        sums = np.stack([np.bincount(label, weights=g) for g in gain.T], axis=1)
+        keep = weight > 0
+        units = sums[keep] / weight[keep, None]
+    n = len(units)
+    se = units.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(gain.shape[1], np.inf)
+    return gain.mean(axis=0) > se
+
+
+def _standardizer(X):
+    """Column means and standard deviations of ``X`` (constant columns: scale 1)."""
+    scale = X.std(axis=0)
+    return X.mean(axis=0), np.where(scale > 0, scale, 1.0)
+
+
+def _resize_kernel_rows(module, state_dict, prefix, *args):
+    """Before a state dict loads: give the kernel buffers the number of rows it holds."""
+    for name in ("kernel_support", "kernel_coef"):
+        saved = state_dict.get(prefix + name)
+        current = getattr(module, name)
+        if saved is not None and saved.ndim == 2 and saved.shape[1:] == current.shape[1:]:
+            setattr(module, name, current.new_zeros(saved.shape))

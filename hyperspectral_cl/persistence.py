@@ -140,6 +140,7 @@ from ._version import __version__
 from .augment import AUGMENTATIONS, Compose, RandomChoice
 from .backbones import BACKBONES
 from .estimator import ContrastivePatchRegressor, IncompatibleModelError, check_saved_version
+from .kernel_ridge import MAX_SUPPORT
 from .losses import CONTRASTIVE_LOSSES
 from .patches import MeanSpectrum, PatchExtractor
 
@@ -175,6 +176,8 @@ _TRAINING_ONLY = {
     "use_caching", "torch_load_kwargs",
 }
 _TRAINING_ONLY_PREFIXES = ("optimizer__", "criterion__", "callbacks__", "iterator_train__")
+#: Network buffers whose number of rows is set by the data (the kernel partner's support).
+_KERNEL_ROWS = ("kernel_support", "kernel_coef")
 #: Parameters added by skorch.hf.AccelerateMixin; such a model is saved as a plain ContrastivePatchRegressor.
 _ACCELERATE_PARAMS = ("accelerator", "unwrap_after_train", "callbacks__print_log__sink")
 
@@ -718,7 +721,9 @@ def _load_module_state(step, module_state, tensors, where):
         if tkey not in tensors:
             raise _Invalid(f"weight {key!r} of {where} (tensor {tkey!r}) is missing")
         tensor, reference = tensors[tkey], expected[key]
-        if tensor.shape != reference.shape:
+        # the kernel partner keeps as many rows as it was fitted on (at most MAX_SUPPORT)
+        rows_vary = key.endswith(_KERNEL_ROWS) and tensor.ndim == 2 and tensor.shape[0] <= MAX_SUPPORT
+        if tensor.shape != reference.shape and not (rows_vary and tensor.shape[1:] == reference.shape[1:]):
             raise _Invalid(
                 f"weight {key!r} of {where} has shape {tuple(tensor.shape)}; the network its parameters build "
                 f"(n_bands_in_={step.n_bands_in_}, patch_size_={step.patch_size_}, n_targets_={step.n_targets_}) "
@@ -738,6 +743,12 @@ def _load_module_state(step, module_state, tensors, where):
     if network.ridge is None and (bool(network.skip_weight.any()) or bool(network.skip_bias.any())):
         raise _Invalid(f"{where} has ridge={step.ridge!r}, which leaves ridge regression out, but its network holds "
                        "a fitted ridge map: the parameters are not those the model was fitted with")
+    if network.ridge != "blend" and bool((network.kernel_gamma != 0).any()):
+        raise _Invalid(f"{where} has ridge={step.ridge!r}, which has no kernel partner, but its network holds "
+                       "one: the parameters are not those the model was fitted with")
+    if len(network.kernel_support) != len(network.kernel_coef):
+        raise _Invalid(f"the kernel partner of {where} has {len(network.kernel_support)} support rows but "
+                       f"{len(network.kernel_coef)} rows of coefficients")
     blend = network.blend.detach().cpu().numpy()
     if step.blend_ is not None and not np.array_equal(step.blend_.astype(blend.dtype), blend):
         raise _Invalid(f"fitted attribute 'blend_' of {where} is {step.blend_}, but its network's blend weights "

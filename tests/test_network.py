@@ -295,3 +295,139 @@ def test_partial_fit_trains_the_backbone_alone_then_blends_again(data):
     net.partial_fit(P, y, groups=coords)
     assert all(torch.equal(b, torch.ones(3)) for b in seen[:-1])  # training and validation: the backbone alone
     assert ((0 <= net.blend_) & (net.blend_ <= 1)).all()
+
+
+# ----------------------------------------------------------------------------- the kernel partner
+@pytest.fixture(scope="module")
+def big():
+    """Raw 5 x 5 patches of a larger scene (enough windows for spatial cross-validation) and their positions."""
+    scene = make_synthetic_scene(n_endmembers=3, shape=(34, 34), n_bands=30, smoothness=1.5, random_state=0)
+    X, _, coords = scene.windows(5)
+    return PatchExtractor(5).fit_transform(X), coords
+
+
+def _kernel_problem(P):
+    """Targets of the data's windows: one linear in their mean spectrum, one a bump no linear map can follow."""
+    features = naive_features(P)
+    linear = features @ np.linspace(-1, 1, features.shape[1])
+    u = features[:, :3].sum(axis=1)
+    bump = np.exp(-((u - np.median(u)) / u.std()) ** 2)
+    return features, np.stack([linear, 3 * bump], axis=1)
+
+
+def test_choose_kernel_is_a_grid_search_over_ridge_and_rbf_kernel_ridge(data):
+    from sklearn.kernel_ridge import KernelRidge
+    from sklearn.model_selection import KFold
+
+    from hyperspectral_cl.kernel_ridge import RBF_ALPHAS, RBF_GAMMAS
+
+    P, _, _ = data
+    features, y = _kernel_problem(P)
+    network = ContrastivePatchRegressor("li", max_epochs=0, early_stopping=False, spectrum_norm=None,
+                                        module__n_planes=2).fit(P, y).module_
+    folds = list(KFold(3, shuffle=True, random_state=1).split(features))
+    network.choose_kernel([torch.as_tensor(P)], y, folds)
+    # brute force with scikit-learn: the out-of-fold squared error of every candidate, per target
+    candidates = [None] + [(g / features.shape[1], a) for g in RBF_GAMMAS for a in RBF_ALPHAS]
+    errors = np.zeros((len(candidates), 2))
+    for train, test in folds:
+        mean, std = features[train].mean(0), features[train].std(0)
+        for c, cand in enumerate(candidates):
+            if cand is None:
+                pred = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(features[train], y[train])
+                pred = pred.predict(features[test])
+            else:
+                model = KernelRidge(alpha=cand[1], kernel="rbf", gamma=cand[0])
+                pred = model.fit((features[train] - mean) / std, y[train] - y[train].mean(0)).predict(
+                    (features[test] - mean) / std) + y[train].mean(0)
+            errors[c] += ((pred - y[test]) ** 2).sum(axis=0)
+    best = [candidates[i] for i in errors.argmin(axis=0)]
+    assert best[0] is None and best[1] is not None  # the linear target keeps ridge, the bump takes a kernel
+    gamma, alpha = network.kernel_gamma.numpy(), network.kernel_alpha.numpy()
+    assert gamma[0] == 0 and (gamma[1], alpha[1]) == pytest.approx(best[1], rel=1e-12)
+    # the chosen model is refitted on every window given
+    mean, std = features.mean(0), features.std(0)
+    expected = KernelRidge(alpha=best[1][1], kernel="rbf", gamma=best[1][0]).fit(
+        (features - mean) / std, y[:, 1] - y[:, 1].mean()).predict((features - mean) / std) + y[:, 1].mean()
+    with torch.no_grad():
+        got = network.partner(network.normalize(torch.as_tensor(P)))
+    np.testing.assert_allclose(got[:, 1].numpy(), expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(got[:, 0], network.skip(network.normalize(torch.as_tensor(P)))[:, 0])
+    # no usable fold: nothing is chosen
+    network.choose_kernel([torch.as_tensor(P)], y, [(np.arange(1), np.arange(1, 5))])
+    assert not network.kernel_gamma.any()
+
+
+def test_an_untrained_blend_with_an_rbf_partner_predicts_kernel_ridge(big):
+    P, coords = big
+    _, y = _kernel_problem(P)
+    net = ContrastivePatchRegressor("li", max_epochs=0, spectrum_norm=None, module__n_planes=2,
+                                    random_state=0).fit(P, y, groups=coords)
+    np.testing.assert_array_equal(net.partner_, ["linear", "rbf"])
+    np.testing.assert_array_equal(net.blend_, [0.0, 0.0])  # no epoch: the partners alone
+    mean, std = P[net.training_indices_].astype(np.float64).mean(axis=(0, 1, 3, 4)), \
+        P[net.training_indices_].astype(np.float64).std(axis=(0, 1, 3, 4))
+    features = ((P.astype(np.float64) - mean[:, None, None]) / std[:, None, None]).mean(axis=(1, 3, 4))
+    ridge = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(features, y[:, 0]).predict(features)
+    np.testing.assert_allclose(net.predict(P)[:, 0], ridge, rtol=1e-4, atol=1e-4)
+    rbf_error = ((net.predict(P)[:, 1] - y[:, 1]) ** 2).mean()
+    linear_error = ((RidgeCV(alphas=RIDGE_ALPHAS).fit(features, y[:, 1]).predict(features) - y[:, 1]) ** 2).mean()
+    assert rbf_error < 0.5 * linear_error
+    linear = ContrastivePatchRegressor("li", max_epochs=0, spectrum_norm=None, module__n_planes=2, random_state=0,
+                                       ridge_kernel="linear").fit(P, y, groups=coords)
+    np.testing.assert_array_equal(linear.partner_, ["linear", "linear"])
+    assert not linear.module_.kernel_gamma.any() and len(linear.module_.kernel_support) == 0
+    # no validation windows, no choice; no blend, no partner
+    assert (ContrastivePatchRegressor("li", max_epochs=0, early_stopping=False, module__n_planes=2)
+            .fit(P, y).partner_ == "linear").all()
+    assert ContrastivePatchRegressor("li", max_epochs=0, ridge="residual", module__n_planes=2).fit(
+        P, y, groups=coords).partner_ is None
+    with pytest.raises(ValueError, match="ridge_kernel must be 'auto' or 'linear', got 'poly'"):
+        ContrastivePatchRegressor("li", ridge_kernel="poly").fit(P, y)
+
+
+def test_a_kernel_partner_survives_state_dicts_weights_files_and_pickles(big, tmp_path):
+    import pickle
+
+    P, coords = big
+    _, y = _kernel_problem(P)
+    net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=2, early_stopping=True)).fit(
+        P, y, groups=coords)
+    assert net.module_.kernel_gamma[1] > 0 and len(net.module_.kernel_support) > 0
+    fresh = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=0, early_stopping=False)).fit(P[:20], y[:20])
+    fresh.module_.load_state_dict(net.module_.state_dict())  # the support's row count comes with the state
+    fresh.y_mean_, fresh.y_scale_ = net.y_mean_, net.y_scale_
+    np.testing.assert_array_equal(fresh.predict(P), net.predict(P))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        save_weights(net, tmp_path / "m.pt")
+    loaded = load_weights(tmp_path / "m.pt")
+    np.testing.assert_array_equal(loaded.partner_, net.partner_)
+    np.testing.assert_array_equal(loaded.predict(P), net.predict(P))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(net)).predict(P), net.predict(P))
+
+
+def test_kernel_folds_are_spatial_blocks_with_enough_training_windows(data, big):
+    from hyperspectral_cl.model_selection import SpatialBlockSplit
+
+    P, coords = big
+    net = ContrastivePatchRegressor("li", max_epochs=0, early_stopping=False, module__n_planes=2).fit(
+        P[:40], np.zeros((40, 1)))
+    rows = np.arange(0, len(P), 2)
+    folds = net._kernel_folds(rows, coords)
+    expected = list(SpatialBlockSplit(5, n_blocks=(2, 2)).split(rows, groups=coords[rows]))
+    assert len(folds) == len(expected) == 4
+    for (train, test), (train_e, test_e) in zip(folds, expected, strict=True):
+        np.testing.assert_array_equal(train, train_e)
+        np.testing.assert_array_equal(test, test_e)
+    # on the small scene the buffers leave a handful of windows to train on: no honest choice, a linear partner
+    P_small, y_small, coords_small = data
+    assert net._kernel_folds(np.arange(len(P_small)), coords_small) == []
+    small = ContrastivePatchRegressor("li", max_epochs=0, module__n_planes=2).fit(
+        P_small, _kernel_problem(P_small)[1], groups=coords_small)
+    assert (small.partner_ == "linear").all()
+    # without positions: four shuffled folds, reproducibly
+    folds = net._kernel_folds(rows, None)
+    assert len(folds) == 4 and np.array_equal(np.sort(np.concatenate([t for _, t in folds])), np.arange(len(rows)))
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, net._kernel_folds(rows, None), strict=True))
+    assert net._kernel_folds(rows[:3], None) == []

@@ -36,6 +36,7 @@ from hyperspectral_cl import (
 from hyperspectral_cl.augment import SpectralShift
 from hyperspectral_cl.backbones import Backbone
 from hyperspectral_cl.estimator import _VERSION_KEY, check_saved_version
+from hyperspectral_cl.kernel_ridge import MAX_SUPPORT
 from hyperspectral_cl.persistence import FORMAT, FORMAT_VERSION, WeightsFileError, _digest
 
 
@@ -452,6 +453,12 @@ DAMAGES = [
     pytest.param(on_metadata(lambda m: (net(m)["params"].update(ridge=None), net(m)["fitted"].update(blend_=None))),
                  "has ridge=None, which leaves ridge regression out, but its network holds a fitted ridge map",
                  id="ridge-off-blend_-dropped"),
+    pytest.param(on_payload(lambda p: p["tensors"].update({f"{NET}.module.kernel_support": torch.zeros(3, 16,
+                                                                                                   dtype=torch.float64)})),
+                 "the kernel partner of step 'contrastivepatchregressor' has 3 support rows but", id="kernel-rows"),
+    pytest.param(on_payload(lambda p: p["tensors"].update({f"{NET}.module.kernel_support": torch.zeros(
+        MAX_SUPPORT + 1, 16, dtype=torch.float64)})), "weight 'kernel_support' of step 'contrastivepatchregressor' "
+                 f"has shape ({MAX_SUPPORT + 1}, 16)", id="kernel-support-too-large"),
     pytest.param(on_metadata(lambda m: net(m)["params"].update(standardize_inputs=False)),
                  "has standardize_inputs=False, but its network holds fitted band statistics", id="standardize-off"),
     pytest.param(on_metadata(lambda m: net(m)["fitted"].update(patch_size_=7)),

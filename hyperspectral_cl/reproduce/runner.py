@@ -322,7 +322,8 @@ def _fit_deep(backbone, variant, params, seed, data, train, *, preset, split, de
     net = pipe.named_steps["net"]
     blend = None if net.blend_ is None else [float(w) for w in net.blend_]
     return {"r2": r2, "mae": mae, "seconds": time.perf_counter() - start, "epochs": len(net.history_),
-            "best_epoch": net.best_epoch_, "blend": blend, "radius": net.radius_, "lr": lr, **env}
+            "best_epoch": net.best_epoch_, "blend": blend,
+            "partner": None if net.partner_ is None else net.partner_.tolist(), "radius": net.radius_, "lr": lr, **env}
 
 
 def _fit_classical(name, data, train, *, preset, split, device, spectrum_norm, env):

@@ -1,0 +1,157 @@
+"""RBF kernel ridge regression in closed form, its hyper-parameters chosen on held-out rows.
+
+The nonlinear classical partner a network's prediction can fall back on
+(:class:`~hyperspectral_cl.network.PatchNetwork`): the same model as
+scikit-learn's :class:`~sklearn.kernel_ridge.KernelRidge` with an RBF kernel on
+standardised features and centred targets, written out so that
+
+* every (``gamma``, ``alpha``) pair of a grid is scored on held-out rows from
+  one eigendecomposition of the training kernel per ``gamma`` (the penalty only
+  shifts the eigenvalues), not one solve per pair;
+* the fitted model is a handful of arrays a network keeps as buffers and
+  evaluates in torch, on the network's device.
+
+All arithmetic is in float64: with small penalties the dual coefficients are
+large, and float32 kernels would lose the digits that cancel between them.
+"""
+
+import numpy as np
+import torch
+from scipy import linalg
+
+__all__ = ["RBF_ALPHAS", "RBF_GAMMAS", "MAX_SUPPORT", "fit_rbf_ridge", "rbf_ridge_predict", "score_rbf_ridge",
+           "support_rows"]
+
+#: RBF kernel widths, as multiples of ``1 / n_features`` (the natural scale of standardised features).
+RBF_GAMMAS = np.logspace(-3, 1, 5)
+#: Ridge penalties of the kernel model (on the targets' scale: the network's targets are standardised).
+RBF_ALPHAS = np.logspace(-5, 0, 6)
+#: Most training rows the kernel model keeps: its cost grows with their cube when fitted and linearly
+#: per prediction; beyond this, an evenly spaced subset of the rows is kept.
+MAX_SUPPORT = 2048
+
+
+def support_rows(n_rows, max_support=MAX_SUPPORT):
+    """Indices of the rows a kernel model keeps: all of them, or ``max_support`` evenly spaced ones.
+
+    Evenly spaced in the given order, so that windows listed in scan order
+    leave a subset spread over the whole scene (and no random draw is needed).
+    """
+    if n_rows <= max_support:
+        return np.arange(n_rows)
+    return np.unique(np.linspace(0, n_rows - 1, max_support).round().astype(np.intp))
+
+
+def squared_distances(a, b):
+    """Pairwise squared Euclidean distances ``(len(a), len(b))``, clipped at 0 (ndarray or Tensor)."""
+    if torch.is_tensor(a):
+        d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+        return d.clamp_min(0.0)
+    d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+    return np.maximum(d, 0.0)
+
+
+def _weighted(X, y, sample_weight):
+    """Drop rows of weight 0; return rows, targets, sqrt-weights and the weighted target mean."""
+    X, y = np.asarray(X, np.float64), np.asarray(y, np.float64).reshape(len(X), -1)
+    w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    keep = w > 0
+    X, y, w = X[keep], y[keep], w[keep]
+    return X, y, np.sqrt(w), (w[:, None] * y).sum(0) / w.sum()
+
+
+def score_rbf_ridge(X, y, X_valid, gammas, alphas, sample_weight=None):
+    """Predictions on held-out rows of every RBF kernel ridge model of a grid.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Standardised training features.
+    y : ndarray of shape (n_samples, n_targets)
+        Training targets (centred here on their weighted mean).
+    X_valid : ndarray of shape (n_valid, n_features)
+        Held-out features, standardised as ``X``.
+    gammas, alphas : sequence of float
+        Kernel widths (absolute, ``exp(-gamma * ||a - b||^2)``) and penalties.
+    sample_weight : ndarray of shape (n_samples,) or None, default=None
+        Non-negative weights of the training rows (those of weight 0 take no part).
+
+    Returns
+    -------
+    ndarray of shape (len(gammas), len(alphas), n_valid, n_targets)
+        The predictions of the model fitted with each ``(gamma, alpha)``.
+    """
+    X, y, sw, mean = _weighted(X, y, sample_weight)
+    X_valid = np.asarray(X_valid, np.float64)
+    d_train, d_valid = squared_distances(X, X), squared_distances(X_valid, X)
+    out = np.empty((len(gammas), len(alphas), len(X_valid), y.shape[1]))
+    for i, gamma in enumerate(gammas):
+        # weighted kernel ridge: (S K S + alpha I) c' = S (y - mean), c = S c', with S = diag(sqrt(w))
+        lam, Q = linalg.eigh(sw[:, None] * np.exp(-gamma * d_train) * sw[None, :])
+        lam = np.maximum(lam, 0.0)  # a kernel matrix is positive semi-definite; round-off is not
+        Qty = Q.T @ (sw[:, None] * (y - mean))
+        A = (np.exp(-gamma * d_valid) * sw[None, :]) @ Q
+        for j, alpha in enumerate(alphas):
+            out[i, j] = A @ (Qty / (lam + alpha)[:, None]) + mean
+    return out
+
+
+def fit_rbf_ridge(X, y, gamma, alpha, sample_weight=None):
+    """Dual coefficients of RBF kernel ridge regression, one ``(gamma, alpha)`` per target.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Standardised features (the support rows of the model).
+    y : ndarray of shape (n_samples, n_targets)
+        Targets.
+    gamma, alpha : ndarray of shape (n_targets,)
+        Kernel width and penalty of each target's model.
+    sample_weight : ndarray of shape (n_samples,) or None, default=None
+        Non-negative row weights.
+
+    Returns
+    -------
+    coef : ndarray of shape (n_samples, n_targets)
+        Dual coefficients (0 for rows of weight 0).
+    intercept : ndarray of shape (n_targets,)
+        The weighted target mean the model is centred on.
+    """
+    X = np.asarray(X, np.float64)
+    y = np.asarray(y, np.float64).reshape(len(X), -1)
+    w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    keep = w > 0
+    Xk, yk, sw, mean = _weighted(X, y, w)
+    d = squared_distances(Xk, Xk)
+    coef = np.zeros(y.shape)
+    for g in np.unique(gamma):  # one eigendecomposition per distinct width, as in score_rbf_ridge
+        # (S K S + alpha I)^-1 through the eigenvalues: stable where a solve warns of ill-conditioning
+        lam, Q = linalg.eigh(sw[:, None] * np.exp(-g * d) * sw[None, :])
+        lam = np.maximum(lam, 0.0)
+        cols = np.flatnonzero(gamma == g)
+        Qty = Q.T @ (sw[:, None] * (yk[:, cols] - mean[cols]))
+        coef[np.ix_(keep, cols)] = sw[:, None] * (Q @ (Qty / (lam[:, None] + alpha[cols][None, :])))
+    return coef, mean
+
+
+def rbf_ridge_predict(features, support, coef, intercept, gamma):
+    """Evaluate fitted RBF kernel ridge models in torch (float64).
+
+    Parameters
+    ----------
+    features : Tensor of shape (n, n_features)
+        Standardised features.
+    support : Tensor of shape (m, n_features)
+    coef : Tensor of shape (m, n_targets)
+    intercept, gamma : Tensor of shape (n_targets,)
+
+    Returns
+    -------
+    Tensor of shape (n, n_targets), float64
+    """
+    d = squared_distances(features.double(), support.double())
+    out = intercept.double().expand(len(features), -1).clone()
+    for g in torch.unique(gamma):  # one kernel per distinct width; targets that share one share it
+        cols = torch.nonzero(gamma == g).flatten()
+        out[:, cols] += torch.exp(-g.double() * d) @ coef[:, cols].double()
+    return out
