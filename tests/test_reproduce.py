@@ -30,6 +30,7 @@ from hyperspectral_cl.reproduce import (
 )
 from hyperspectral_cl.reproduce.data import training_windows
 from hyperspectral_cl.reproduce.models import radius_grid
+from hyperspectral_cl.reproduce.presets import LITERAL_VARIANTS
 
 # the quick preset shrunk further: one backbone, two seeds, a 24 x 24 scene
 TINY = dict(backbones=["luo"], seeds=2, epochs=2, max_epochs=2, n_train=48, n_test=40, synthetic_shape=(24, 24),
@@ -160,6 +161,16 @@ def test_report_tables_agree_with_the_runs(tiny_run, tmp_path):
     csv = pd.read_csv(tmp_path / "t.csv")
     assert len(csv) == len(res["runs"]) and {"r2", "mae", "seed", "device", "torch", "epochs"} <= set(csv.columns)
     assert list(results_frame(res).columns) == list(csv.columns)
+    # the blend section agrees with the runs it summarises
+    blended = [r for r in res["runs"] if r["split"] == "random" and r["model"] == "luo" and r["kind"] == "deep"
+               and r["variant"] not in LITERAL_VARIANTS]
+    shares = np.concatenate([r["blend"] for r in blended])
+    rbf = sum(p == "rbf" for r in blended for p in r["partner"])
+    assert (f"| random | luo | {len(blended)} | {shares.mean():.2f} | {sum(not np.any(r['blend']) for r in blended)} "
+            f"| {rbf} of {shares.size} |") in md
+    deep = csv[(csv.kind == "deep") & ~csv.variant.isin(LITERAL_VARIANTS)]  # the paper's recipe has no blend
+    assert deep.blend.notna().all() and all(len(json.loads(b)) == len(json.loads(p))
+                                            for b, p in zip(deep.blend, deep.partner, strict=True))
 
 
 def test_report_figure(tiny_run, tmp_path):

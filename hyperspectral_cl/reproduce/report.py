@@ -12,7 +12,8 @@ from .presets import BACKBONES, LITERAL_VARIANTS, PAPER_R2, VARIANTS
 __all__ = ["results_frame", "summary_frame", "write_report", "markdown_report"]
 
 _CSV_COLUMNS = ["dataset", "preset", "split", "model", "variant", "kind", "seed", "r2", "mae", "epochs", "seconds",
-                "lr", "diverged", "n_train", "n_test", "params", "device", "torch", "sklearn", "hyperspectral_cl", "python"]
+                "lr", "diverged", "blend", "partner", "n_train", "n_test", "params", "device", "torch", "sklearn",
+                "hyperspectral_cl", "python"]
 
 
 def results_frame(results):
@@ -21,6 +22,8 @@ def results_frame(results):
     df["dataset"] = results["dataset"]["dataset"]
     df["preset"] = results["preset"]["name"]
     df["params"] = [json.dumps(p, sort_keys=True) if isinstance(p, dict) else "" for p in df.get("params", [])]
+    for column in ("blend", "partner"):  # per target: the network's share and its classical partner
+        df[column] = [json.dumps(v) if isinstance(v, list) else "" for v in df.get(column, [None] * len(df))]
     return df.reindex(columns=_CSV_COLUMNS)
 
 
@@ -70,6 +73,29 @@ def _deep_table(summary, split, metric, backbones, variants, paper=None):
             lines.append(f"| *paper: {v}* | " + " | ".join(f"*{values.get(b, float('nan')):.2f}*" for b in backbones)
                          + " |")
     return lines
+
+
+def _blend_lines(runs, splits):
+    """What the blend kept in the default-recipe runs: the network's share and how often the partner was RBF."""
+    blended = [r for r in runs if r["kind"] == "deep" and r["variant"] not in LITERAL_VARIANTS
+               and isinstance(r.get("blend"), list)]
+    if not blended:
+        return []
+    lines = ["### What the blend kept (default-recipe runs)", "",
+             "The network's share `w` of the prediction, per target, chosen on the validation windows (0: the "
+             "classical partner alone), and the partner itself (ridge, or RBF kernel ridge where spatial "
+             "cross-validation on the training windows preferred it).", "",
+             "| split | backbone | runs | mean share `w` | runs with `w` = 0 on every target | targets with an RBF partner |",
+             "|---|---|---:|---:|---:|---:|"]
+    for split in splits:
+        for model in dict.fromkeys(r["model"] for r in blended if r["split"] == split):
+            sub = [r for r in blended if r["split"] == split and r["model"] == model]
+            shares = np.concatenate([r["blend"] for r in sub])
+            partners = [p for r in sub for p in (r.get("partner") or [])]
+            rbf = f"{sum(p == 'rbf' for p in partners)} of {len(partners)}" if partners else "—"
+            alone = sum(not np.any(r["blend"]) for r in sub)
+            lines.append(f"| {split} | {model} | {len(sub)} | {shares.mean():.2f} | {alone} | {rbf} |")
+    return lines + [""]
 
 
 def markdown_report(results, *, title=None):
@@ -127,6 +153,7 @@ def markdown_report(results, *, title=None):
                      f"R² {r.r2_mean.iloc[0]:.3f}" for k, r in best.items() if len(r)]
             lines.append(f"- {s} split: " + "; ".join(parts))
         lines.append("")
+    lines += _blend_lines(runs, splits)
     default_lr = ContrastivePatchRegressor().lr
     slower = [r for r in runs if r["kind"] == "deep" and r.get("lr") is not None
               and r["lr"] < (p["lr"] if r["variant"] in LITERAL_VARIANTS else default_lr)]
