@@ -20,7 +20,7 @@ import torch
 from scipy import linalg
 
 __all__ = ["RBF_ALPHAS", "RBF_GAMMAS", "MAX_SUPPORT", "fit_rbf_ridge", "rbf_ridge_predict", "score_rbf_ridge",
-           "support_rows"]
+           "squared_distances", "support_rows"]
 
 #: RBF kernel widths, as multiples of ``1 / n_features`` (the natural scale of standardised features).
 RBF_GAMMAS = np.logspace(-3, 1, 5)
@@ -36,6 +36,18 @@ def support_rows(n_rows, max_support=MAX_SUPPORT):
 
     Evenly spaced in the given order, so that windows listed in scan order
     leave a subset spread over the whole scene (and no random draw is needed).
+
+    Parameters
+    ----------
+    n_rows : int
+        Number of candidate rows.
+    max_support : int, default=MAX_SUPPORT
+        Most rows kept.
+
+    Returns
+    -------
+    ndarray of int
+        Increasing row indices, the first and last rows included.
     """
     if n_rows <= max_support:
         return np.arange(n_rows)
@@ -43,7 +55,18 @@ def support_rows(n_rows, max_support=MAX_SUPPORT):
 
 
 def squared_distances(a, b):
-    """Pairwise squared Euclidean distances ``(len(a), len(b))``, clipped at 0 (ndarray or Tensor)."""
+    """Pairwise squared Euclidean distances, clipped at 0 (round-off can make them slightly negative).
+
+    Parameters
+    ----------
+    a : ndarray or Tensor of shape (n, d)
+    b : ndarray or Tensor of shape (m, d)
+        Of the same kind as ``a``.
+
+    Returns
+    -------
+    ndarray or Tensor of shape (n, m)
+    """
     if torch.is_tensor(a):
         d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
         return d.clamp_min(0.0)
