@@ -157,6 +157,9 @@ def test_report_tables_agree_with_the_runs(tiny_run, tmp_path):
     md = markdown_report(res)
     assert f"{row.r2_mean:.3f} ± {row.r2_std:.3f}" in md
     assert "paper: spectral+spatial" in md and "ridge, L2-normalised mean spectrum" in md
+    run = res["runs"][0]
+    assert (f"the runs recorded Python {run['python']}, torch {run['torch']}, scikit-learn {run['sklearn']}, "
+            f"hyperspectral_cl {run['hyperspectral_cl']}.") in md
     write_report(res, tmp_path, stem="t")
     csv = pd.read_csv(tmp_path / "t.csv")
     assert len(csv) == len(res["runs"]) and {"r2", "mae", "seed", "device", "torch", "epochs"} <= set(csv.columns)

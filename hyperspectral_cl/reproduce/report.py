@@ -1,5 +1,6 @@
 """Tables (markdown, CSV) and a bar chart of reproduction results."""
 
+import datetime
 import json
 import warnings
 
@@ -75,6 +76,15 @@ def _deep_table(summary, split, metric, backbones, variants, paper=None):
     return lines
 
 
+def _provenance(runs):
+    """When the report was written and the versions its runs recorded (cached runs may span several)."""
+    fields = [("Python", "python"), ("torch", "torch"), ("scikit-learn", "sklearn"),
+              ("hyperspectral_cl", "hyperspectral_cl")]
+    seen = [(label, sorted({str(r[key]) for r in runs if r.get(key)})) for label, key in fields]
+    return (f"Report written {datetime.date.today().isoformat()}; the runs recorded "
+            + ", ".join(f"{label} {' / '.join(values)}" for label, values in seen if values) + ".")
+
+
 def _blend_lines(runs, splits):
     """What the blend kept in the default-recipe runs: the network's share and how often the partner was RBF."""
     blended = [r for r in runs if r["kind"] == "deep" and r["variant"] not in LITERAL_VARIANTS
@@ -108,7 +118,7 @@ def markdown_report(results, *, title=None):
         set(summary[summary.kind == "deep"].model) - set(BACKBONES))
     variants = [v for v in VARIANTS if v in set(summary.variant)]
     splits = list(dict.fromkeys(summary.split))
-    lines = [f"## {title or d['dataset'].capitalize()}: preset `{p['name']}`, {device}", ""]
+    lines = [f"## {title or d['dataset'].capitalize()}: preset `{p['name']}`, {device}", "", _provenance(runs), ""]
     lines.append(
         f"{d['source']}; {d['shape'][0]} x {d['shape'][1]} pixels, {d['bands']} bands (binned from "
         f"{d['original_bands']}); targets: {', '.join(d['targets'])}. Windows {p['window']} x {p['window']} "
