@@ -1044,11 +1044,15 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         return [to_tensor(X[rows[i:i + step]], device=device) for i in range(0, len(rows), step)]
 
     def _fit_blend(self, X, y, weights=None):
-        """After training, weigh the backbone against ridge on the validation windows (``ridge='blend'``).
+        """After training, weigh the backbone against its classical partner on the validation windows.
 
-        Then the ridge map is refitted on every window of the call: the held-out
+        With ``ridge='blend'``: the partner (the ridge map, or per target RBF
+        kernel ridge with ``ridge_kernel='auto'``) is chosen and fitted on the
+        training part, the blend weight judged on the validation windows; then
+        the partner is refitted on every window of the call: the held-out
         windows only had to be kept from it while they judged the blend, and with
-        ``w`` near 0 the model would otherwise be a ridge fitted on less data.
+        ``w`` near 0 the model would otherwise be a classical model fitted on less
+        data.
         """
         network = self._network()
         coords = self.__dict__.pop("_split_coords_", None)
@@ -1059,11 +1063,11 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         valid, train = self.validation_indices_, self.training_indices_
         held_out = valid is not None and len(valid) > 0
         w_train, w_valid = (None, None) if weights is None else (weights[train], weights[valid])
+        network.clear_kernel()  # chosen afresh on each call's split, never inherited from an earlier fit
         if held_out:
             # judged against classical models that, like the backbone, have not seen the held-out windows (an
             # earlier call of partial_fit may have refitted them on every window)
             network.fit_ridge(self._batches(X, train), y[train], w_train)
-            network.kernel_gamma.zero_()
             if self.ridge_kernel == "auto":
                 rows = train[~np.isnan(y[train]).any(axis=1)]
                 network.choose_kernel(self._batches(X, rows), y[rows], self._kernel_folds(rows, coords),
@@ -1204,7 +1208,9 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                                                          self.patch_size_ // 2)
         else:
             # only what a train_split takes (skorch's ValidSplit takes groups): not the unlabeled pool
-            self._validation_coords_ = self._split_coords_ = None
+            self._validation_coords_ = None
+            # the positions still make the partner's folds spatial (validation_indices_ index into them)
+            self._split_coords_ = None if groups is None else np.asarray(groups)
             split_params = {k: v for k, v in fit_params.items() if k != "unlabeled"}
             dataset_train, dataset_valid = super().get_split_datasets(X, y, **split_params)
             # a train_split like skorch's ValidSplit returns Subsets of the data: their rows serve the blend

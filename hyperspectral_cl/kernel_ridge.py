@@ -24,11 +24,14 @@ __all__ = ["RBF_ALPHAS", "RBF_GAMMAS", "MAX_SUPPORT", "fit_rbf_ridge", "rbf_ridg
 
 #: RBF kernel widths, as multiples of ``1 / n_features`` (the natural scale of standardised features).
 RBF_GAMMAS = np.logspace(-3, 1, 5)
-#: Ridge penalties of the kernel model (on the targets' scale: the network's targets are standardised).
+#: Ridge penalties of the kernel model, added to the eigenvalues of the (weighted) kernel matrix; row
+#: weights are scaled to mean 1 first, so a penalty means the same whatever the weights' scale.
 RBF_ALPHAS = np.logspace(-5, 0, 6)
 #: Most training rows the kernel model keeps: its cost grows with their cube when fitted and linearly
 #: per prediction; beyond this, an evenly spaced subset of the rows is kept.
 MAX_SUPPORT = 2048
+#: Held-out rows whose kernel against the support is formed at once.
+_CHUNK = 4096
 
 
 def support_rows(n_rows, max_support=MAX_SUPPORT):
@@ -75,11 +78,16 @@ def squared_distances(a, b):
 
 
 def _weighted(X, y, sample_weight):
-    """Drop rows of weight 0; return rows, targets, sqrt-weights and the weighted target mean."""
+    """Drop rows of weight 0; return rows, targets, sqrt-weights (of weights scaled to mean 1), weighted mean.
+
+    Scaling the weights to mean 1 keeps the penalty's meaning: multiplying every
+    weight by ``c`` would otherwise divide the penalty by ``c``.
+    """
     X, y = np.asarray(X, np.float64), np.asarray(y, np.float64).reshape(len(X), -1)
     w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, np.float64)
     keep = w > 0
     X, y, w = X[keep], y[keep], w[keep]
+    w = w / w.mean()
     return X, y, np.sqrt(w), (w[:, None] * y).sum(0) / w.sum()
 
 
@@ -97,7 +105,8 @@ def score_rbf_ridge(X, y, X_valid, gammas, alphas, sample_weight=None):
     gammas, alphas : sequence of float
         Kernel widths (absolute, ``exp(-gamma * ||a - b||^2)``) and penalties.
     sample_weight : ndarray of shape (n_samples,) or None, default=None
-        Non-negative weights of the training rows (those of weight 0 take no part).
+        Non-negative weights of the training rows (those of weight 0 take no
+        part; the others are scaled to mean 1).
 
     Returns
     -------
@@ -106,16 +115,21 @@ def score_rbf_ridge(X, y, X_valid, gammas, alphas, sample_weight=None):
     """
     X, y, sw, mean = _weighted(X, y, sample_weight)
     X_valid = np.asarray(X_valid, np.float64)
-    d_train, d_valid = squared_distances(X, X), squared_distances(X_valid, X)
-    out = np.empty((len(gammas), len(alphas), len(X_valid), y.shape[1]))
+    d_train = squared_distances(X, X)
+    n_targets = y.shape[1]
+    out = np.empty((len(gammas), len(alphas), len(X_valid), n_targets))
     for i, gamma in enumerate(gammas):
         # weighted kernel ridge: (S K S + alpha I) c' = S (y - mean), c = S c', with S = diag(sqrt(w))
         lam, Q = linalg.eigh(sw[:, None] * np.exp(-gamma * d_train) * sw[None, :])
         lam = np.maximum(lam, 0.0)  # a kernel matrix is positive semi-definite; round-off is not
         Qty = Q.T @ (sw[:, None] * (y - mean))
-        A = (np.exp(-gamma * d_valid) * sw[None, :]) @ Q
-        for j, alpha in enumerate(alphas):
-            out[i, j] = A @ (Qty / (lam + alpha)[:, None]) + mean
+        # the dual coefficients of every penalty side by side (m, n_alphas * n_targets): one product with the
+        # held-out kernel then serves them all
+        coef = sw[:, None] * (Q @ np.concatenate([Qty / (lam + alpha)[:, None] for alpha in alphas], axis=1))
+        for start in range(0, len(X_valid), _CHUNK):  # the held-out kernel in slices: bounded memory
+            rows = slice(start, start + _CHUNK)
+            pred = np.exp(-gamma * squared_distances(X_valid[rows], X)) @ coef
+            out[i, :, rows] = pred.reshape(-1, len(alphas), n_targets).transpose(1, 0, 2) + mean
     return out
 
 
@@ -128,10 +142,10 @@ def fit_rbf_ridge(X, y, gamma, alpha, sample_weight=None):
         Standardised features (the support rows of the model).
     y : ndarray of shape (n_samples, n_targets)
         Targets.
-    gamma, alpha : ndarray of shape (n_targets,)
+    gamma, alpha : float or ndarray of shape (n_targets,)
         Kernel width and penalty of each target's model.
     sample_weight : ndarray of shape (n_samples,) or None, default=None
-        Non-negative row weights.
+        Non-negative row weights (scaled to mean 1 over the rows of positive weight).
 
     Returns
     -------
@@ -142,6 +156,7 @@ def fit_rbf_ridge(X, y, gamma, alpha, sample_weight=None):
     """
     X = np.asarray(X, np.float64)
     y = np.asarray(y, np.float64).reshape(len(X), -1)
+    gamma, alpha = (np.broadcast_to(np.atleast_1d(np.asarray(v, np.float64)), y.shape[1:]) for v in (gamma, alpha))
     w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, np.float64)
     keep = w > 0
     Xk, yk, sw, mean = _weighted(X, y, w)

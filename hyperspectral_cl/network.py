@@ -40,8 +40,11 @@ from torch import nn
 
 from .kernel_ridge import RBF_ALPHAS, RBF_GAMMAS, fit_rbf_ridge, rbf_ridge_predict, score_rbf_ridge, support_rows
 
-__all__ = ["RIDGE_ALPHAS", "RIDGE_MODES", "PatchNetwork", "SPECTRUM_NORMS"]
+__all__ = ["KERNEL_BUFFERS", "RIDGE_ALPHAS", "RIDGE_MODES", "PatchNetwork", "SPECTRUM_NORMS"]
 
+#: The buffers of the kernel partner (:meth:`PatchNetwork.choose_kernel`), in the order they are registered.
+KERNEL_BUFFERS = ("kernel_gamma", "kernel_alpha", "kernel_support", "kernel_coef", "kernel_intercept", "kernel_mean",
+                  "kernel_scale")
 #: Penalties :class:`~sklearn.linear_model.RidgeCV` chooses from (per target, by efficient leave-one-out).
 RIDGE_ALPHAS = np.logspace(-6, 6, 25)
 #: Accepted per-pixel spectrum normalisations.
@@ -119,14 +122,9 @@ class PatchNetwork(nn.Module):
         self.register_buffer("ridge_alpha", torch.zeros(n_targets))
         self.register_buffer("blend", torch.ones(n_targets))
         self.register_buffer("inputs_fitted", torch.tensor(False))
-        f64 = dict(dtype=torch.float64)
-        for name, shape in (("kernel_gamma", (n_targets,)), ("kernel_alpha", (n_targets,)),
-                            ("kernel_support", (0, n_bands)), ("kernel_coef", (0, n_targets)),
-                            ("kernel_intercept", (n_targets,)), ("kernel_mean", (n_bands,)),
-                            ("kernel_scale", (n_bands,))):
-            self.register_buffer(name, torch.zeros(shape, **f64))
+        self._register_kernel(n_bands, n_targets, self.skip_weight.device)
         # the kernel model keeps as many rows as it was fitted on: a saved state may hold any number
-        self.register_load_state_dict_pre_hook(_resize_kernel_rows)
+        self.register_load_state_dict_pre_hook(_load_kernel_rows)
         if ridge == "residual":
             head = getattr(backbone, "regressor", None)
             if not isinstance(head, nn.Linear):
@@ -306,7 +304,7 @@ class PatchNetwork(nn.Module):
         -------
         self
         """
-        self.kernel_gamma.zero_()
+        self.clear_kernel()
         spectra = self._mean_spectra(batches)
         y = np.asarray(targets, dtype=np.float64).reshape(len(spectra), -1)
         w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
@@ -334,6 +332,34 @@ class PatchNetwork(nn.Module):
         self.kernel_gamma.copy_(torch.from_numpy(np.where(best > 0, gammas[g], 0.0)))
         self.kernel_alpha.copy_(torch.from_numpy(np.where(best > 0, RBF_ALPHAS[a], 0.0)))
         return self._fit_kernel_spectra(spectra, y, w)
+
+    def _register_kernel(self, n_bands, n_targets, device):
+        """The kernel partner's buffers, holding no partner (float64: see :mod:`~hyperspectral_cl.kernel_ridge`)."""
+        for name, shape in zip(KERNEL_BUFFERS, ((n_targets,), (n_targets,), (0, n_bands), (0, n_targets),
+                                                (n_targets,), (n_bands,), (n_bands,)), strict=True):
+            self.register_buffer(name, torch.zeros(shape, dtype=torch.float64, device=device))
+        self.kernel_scale.fill_(1.0)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "kernel_gamma" not in self._buffers:  # pickled before the kernel partner existed: no partner
+            self._register_kernel(*self.skip_weight.shape, self.skip_weight.device)
+
+    @torch.no_grad()
+    def clear_kernel(self):
+        """Drop the kernel partners: every target falls back on the ridge map; the support keeps no rows.
+
+        Returns
+        -------
+        self
+        """
+        for name in ("kernel_gamma", "kernel_alpha", "kernel_intercept"):
+            getattr(self, name).zero_()
+        self.kernel_mean.zero_()
+        self.kernel_scale.fill_(1.0)
+        self.kernel_support = self.kernel_support.new_zeros((0, self.kernel_support.shape[1]))
+        self.kernel_coef = self.kernel_coef.new_zeros((0, self.kernel_coef.shape[1]))
+        return self
 
     @torch.no_grad()
     def fit_kernel(self, batches, targets, sample_weight=None):
@@ -486,8 +512,16 @@ def _standardizer(X):
     return X.mean(axis=0), np.where(scale > 0, scale, 1.0)
 
 
-def _resize_kernel_rows(module, state_dict, prefix, *args):
-    """Before a state dict loads: give the kernel buffers the number of rows it holds."""
+def _load_kernel_rows(module, state_dict, prefix, *args):
+    """Before a state dict loads: give the kernel buffers the number of rows it holds.
+
+    A state saved before the kernel partner existed holds none of its buffers:
+    it loads as a network without a partner.
+    """
+    names = [prefix + name for name in KERNEL_BUFFERS]
+    if not any(name in state_dict for name in names):
+        module.clear_kernel()
+        state_dict.update({prefix + name: getattr(module, name) for name in KERNEL_BUFFERS})
     for name in ("kernel_support", "kernel_coef"):
         saved = state_dict.get(prefix + name)
         current = getattr(module, name)

@@ -142,6 +142,7 @@ from .backbones import BACKBONES
 from .estimator import ContrastivePatchRegressor, IncompatibleModelError, check_saved_version
 from .kernel_ridge import MAX_SUPPORT
 from .losses import CONTRASTIVE_LOSSES
+from .network import KERNEL_BUFFERS
 from .patches import MeanSpectrum, PatchExtractor
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "WeightsFileError", "load_weights", "save_weights"]
@@ -710,6 +711,8 @@ def _load_module_state(step, module_state, tensors, where):
         raise _Invalid(f"'module_state' of {where} must be a list of [weight name, tensor key] pairs")
     keys = [key for key, _ in module_state]
     missing, unknown = set(expected) - set(keys), set(keys) - set(expected)
+    if missing == set(KERNEL_BUFFERS):
+        missing = set()  # saved before the kernel partner existed: the network loads without one
     if missing or unknown or len(keys) != len(set(keys)):
         raise _Invalid(
             f"the weights of {where} do not fit the network its parameters build (backbone={step.backbone!r}, "

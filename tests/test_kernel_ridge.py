@@ -24,10 +24,10 @@ def problem():
 
 
 def reference(X, y, X_test, gamma, alpha, sample_weight=None):
-    """scikit-learn's KernelRidge (no intercept) on targets centred on their weighted mean."""
-    w = np.ones(len(X)) if sample_weight is None else sample_weight
+    """scikit-learn's KernelRidge (no intercept) on targets centred on their weighted mean, weights of mean 1."""
+    w = np.ones(len(X)) if sample_weight is None else sample_weight / sample_weight[sample_weight > 0].mean()
     mean = (w[:, None] * y).sum(0) / w.sum()
-    model = KernelRidge(alpha=alpha, kernel="rbf", gamma=gamma).fit(X, y - mean, sample_weight=sample_weight)
+    model = KernelRidge(alpha=alpha, kernel="rbf", gamma=gamma).fit(X, y - mean, sample_weight=w)
     return model.predict(X_test) + mean
 
 
@@ -43,6 +43,23 @@ def test_grid_scores_equal_kernel_ridge_for_every_pair(problem, weighted):
     for i, g in enumerate(gammas):
         for j, a in enumerate(alphas):
             np.testing.assert_allclose(out[i, j], reference(X, y, X_test, g, a, w), rtol=1e-7, atol=1e-8)
+
+
+def test_the_scale_of_the_weights_does_not_matter(problem):
+    X, y, X_test, w = problem
+    np.testing.assert_allclose(score_rbf_ridge(X, y, X_test, [0.1], [1e-3], w * 1e-3),
+                               score_rbf_ridge(X, y, X_test, [0.1], [1e-3], w), rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(fit_rbf_ridge(X, y, 0.1, 1e-3, w * 1e3)[0], fit_rbf_ridge(X, y, [0.1], [1e-3], w)[0],
+                               rtol=1e-8, atol=1e-9)  # scalar width and penalty: every target
+
+
+def test_held_out_rows_are_scored_in_slices(problem, monkeypatch):
+    import hyperspectral_cl.kernel_ridge as kernel_ridge
+
+    X, y, X_test, w = problem
+    whole = score_rbf_ridge(X, y, X_test, [0.05, 0.3], [1e-3, 0.1], w)
+    monkeypatch.setattr(kernel_ridge, "_CHUNK", 5)  # 17 held-out rows: slices of 5, 5, 5 and 2
+    np.testing.assert_allclose(score_rbf_ridge(X, y, X_test, [0.05, 0.3], [1e-3, 0.1], w), whole, rtol=1e-12)
 
 
 def test_weight_zero_rows_are_ignored(problem):

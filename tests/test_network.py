@@ -431,3 +431,61 @@ def test_kernel_folds_are_spatial_blocks_with_enough_training_windows(data, big)
     assert len(folds) == 4 and np.array_equal(np.sort(np.concatenate([t for _, t in folds])), np.arange(len(rows)))
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, net._kernel_folds(rows, None), strict=True))
     assert net._kernel_folds(rows[:3], None) == []
+
+
+def test_a_refit_drops_the_kernel_partner_it_no_longer_chooses(big):
+    P, coords = big
+    _, y = _kernel_problem(P)
+    net = ContrastivePatchRegressor("li", max_epochs=0, spectrum_norm=None, module__n_planes=2,
+                                    random_state=0).fit(P, y, groups=coords)
+    assert len(net.module_.kernel_support) > 0
+    net.set_params(warm_start=True, ridge_kernel="linear").fit(P, y, groups=coords)
+    np.testing.assert_array_equal(net.partner_, ["linear", "linear"])
+    assert len(net.module_.kernel_support) == 0 and len(net.module_.kernel_coef) == 0  # nothing stale is saved
+    net.set_params(ridge_kernel="auto").fit(P, y, groups=coords)
+    net.set_params(early_stopping=False).partial_fit(P, y)  # no validation windows: no choice, a linear partner
+    np.testing.assert_array_equal(net.partner_, ["linear", "linear"])
+
+
+def test_a_users_train_split_with_positions_chooses_the_partner_on_spatial_folds(big, monkeypatch):
+    from skorch.dataset import ValidSplit
+
+    from hyperspectral_cl.model_selection import SpatialBlockSplit
+
+    P, coords = big
+    seen = []
+    original = ContrastivePatchRegressor._kernel_folds
+    monkeypatch.setattr(ContrastivePatchRegressor, "_kernel_folds",
+                        lambda self, rows, c: seen.append(c) or original(self, rows, c))
+    split = ValidSplit(SpatialBlockSplit(5, n_blocks=(2, 2)))
+    ContrastivePatchRegressor("li", max_epochs=0, module__n_planes=2, train_split=split).fit(
+        P, _kernel_problem(P)[1], groups=coords)
+    assert len(seen) == 1 and np.array_equal(seen[0], coords)
+
+
+def test_states_from_before_the_kernel_partner_load_without_one(data):
+    import pickle
+
+    P, y, _ = data
+    net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1, early_stopping=False)).fit(P, y)
+    network = net.module_
+    network.blend.fill_(0.5)  # the blend evaluates the partner
+    expected = network(torch.as_tensor(P))[0].detach()
+    old = {k: v for k, v in network.state_dict().items() if not k.startswith("kernel_")}
+    fresh = copy_network(network)
+    fresh.kernel_gamma.fill_(1.0)  # a partner the old state must not inherit
+    fresh.load_state_dict(old)
+    assert not fresh.kernel_gamma.any() and len(fresh.kernel_support) == 0
+    torch.testing.assert_close(fresh(torch.as_tensor(P))[0], expected)
+    # a network pickled before: its buffers lack the partner's
+    state = network.__getstate__()
+    state["_buffers"] = {k: v for k, v in state["_buffers"].items() if not k.startswith("kernel_")}
+    restored = PatchNetwork.__new__(PatchNetwork)
+    restored.__setstate__(pickle.loads(pickle.dumps(state)))
+    torch.testing.assert_close(restored(torch.as_tensor(P))[0], expected)
+
+
+def copy_network(network):
+    import copy
+
+    return copy.deepcopy(network)

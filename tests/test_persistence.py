@@ -376,6 +376,33 @@ def test_a_resealed_file_whose_parameters_contradict_its_fitted_attributes_is_re
         load_weights(bare)
 
 
+def test_a_file_saved_before_the_kernel_partner_loads_without_one(windows, tmp_path):
+    """Files written before the blend's kernel partner existed hold none of its buffers: no partner, same ridge."""
+    X, y = windows
+    model = make_pipeline(PatchExtractor(5), ContrastivePatchRegressor(
+        "li", **tiny_net_params(ridge_kernel="linear")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y)
+    path = tmp_path / "old.pt"
+    save_weights(model, path)
+
+    def drop_kernel(payload):
+        metadata = json.loads(payload["metadata"])
+        state = net(metadata)["module_state"]
+        dropped = [tkey for key, tkey in state if key.startswith("kernel_")]
+        net(metadata)["module_state"] = [pair for pair in state if not pair[0].startswith("kernel_")]
+        net(metadata)["params"].pop("ridge_kernel")
+        payload["metadata"] = json.dumps(metadata)
+        for tkey in dropped:
+            payload["tensors"].pop(tkey)
+
+    tamper(path, edit_payload=drop_kernel)
+    loaded = load_weights(path)
+    np.testing.assert_array_equal(loaded[-1].partner_, ["linear"] * 3)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
 DAMAGES = [
     pytest.param(on_bytes(lambda b: b[: len(b) // 2]), "cannot read weights file", id="truncated"),
     pytest.param(on_bytes(lambda b: b""), "cannot read weights file", id="empty"),
