@@ -1078,8 +1078,9 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             with self.autocast():  # judged as predict will run it
                 network.fit_blend(self._batches(X, valid), y[valid], w_valid, clusters=cells)
         if held_out:
-            network.fit_ridge(self._batches(X), y, weights)
-            network.fit_kernel(self._batches(X), y, weights)
+            batches = self._batches(X)
+            network.fit_ridge(batches, y, weights)
+            network.fit_kernel(batches, y, weights)
         self.blend_ = network.blend.detach().cpu().numpy().copy()
 
     def _kernel_folds(self, rows, coords):

@@ -70,15 +70,13 @@ def squared_distances(a, b):
     -------
     ndarray or Tensor of shape (n, m)
     """
-    if torch.is_tensor(a):
-        d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
-        return d.clamp_min(0.0)
-    d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
-    return np.maximum(d, 0.0)
+    d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)  # the same in numpy and torch
+    return d.clamp_min(0.0) if torch.is_tensor(d) else np.maximum(d, 0.0)
 
 
 def _weighted(X, y, sample_weight):
-    """Drop rows of weight 0; return rows, targets, sqrt-weights (of weights scaled to mean 1), weighted mean.
+    """Drop rows of weight 0; return rows, targets, sqrt-weights (of weights scaled to mean 1), weighted mean
+    and the mask of the rows kept.
 
     Scaling the weights to mean 1 keeps the penalty's meaning: multiplying every
     weight by ``c`` would otherwise divide the penalty by ``c``.
@@ -88,7 +86,7 @@ def _weighted(X, y, sample_weight):
     keep = w > 0
     X, y, w = X[keep], y[keep], w[keep]
     w = w / w.mean()
-    return X, y, np.sqrt(w), (w[:, None] * y).sum(0) / w.sum()
+    return X, y, np.sqrt(w), (w[:, None] * y).sum(0) / w.sum(), keep
 
 
 def score_rbf_ridge(X, y, X_valid, gammas, alphas, sample_weight=None):
@@ -113,7 +111,7 @@ def score_rbf_ridge(X, y, X_valid, gammas, alphas, sample_weight=None):
     ndarray of shape (len(gammas), len(alphas), n_valid, n_targets)
         The predictions of the model fitted with each ``(gamma, alpha)``.
     """
-    X, y, sw, mean = _weighted(X, y, sample_weight)
+    X, y, sw, mean, _ = _weighted(X, y, sample_weight)
     X_valid = np.asarray(X_valid, np.float64)
     d_train = squared_distances(X, X)
     n_targets = y.shape[1]
@@ -157,9 +155,7 @@ def fit_rbf_ridge(X, y, gamma, alpha, sample_weight=None):
     X = np.asarray(X, np.float64)
     y = np.asarray(y, np.float64).reshape(len(X), -1)
     gamma, alpha = (np.broadcast_to(np.atleast_1d(np.asarray(v, np.float64)), y.shape[1:]) for v in (gamma, alpha))
-    w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, np.float64)
-    keep = w > 0
-    Xk, yk, sw, mean = _weighted(X, y, w)
+    Xk, yk, sw, mean, keep = _weighted(X, y, sample_weight)
     d = squared_distances(Xk, Xk)
     coef = np.zeros(y.shape)
     for g in np.unique(gamma):  # one eigendecomposition per distinct width, as in score_rbf_ridge

@@ -40,11 +40,13 @@ from torch import nn
 
 from .kernel_ridge import RBF_ALPHAS, RBF_GAMMAS, fit_rbf_ridge, rbf_ridge_predict, score_rbf_ridge, support_rows
 
-__all__ = ["KERNEL_BUFFERS", "RIDGE_ALPHAS", "RIDGE_MODES", "PatchNetwork", "SPECTRUM_NORMS"]
+__all__ = ["KERNEL_BUFFERS", "KERNEL_ROWS", "RIDGE_ALPHAS", "RIDGE_MODES", "PatchNetwork", "SPECTRUM_NORMS"]
 
 #: The buffers of the kernel partner (:meth:`PatchNetwork.choose_kernel`), in the order they are registered.
 KERNEL_BUFFERS = ("kernel_gamma", "kernel_alpha", "kernel_support", "kernel_coef", "kernel_intercept", "kernel_mean",
                   "kernel_scale")
+#: Those of them whose number of rows is set by the data (the kernel models' support), at most MAX_SUPPORT.
+KERNEL_ROWS = ("kernel_support", "kernel_coef")
 #: Penalties :class:`~sklearn.linear_model.RidgeCV` chooses from (per target, by efficient leave-one-out).
 RIDGE_ALPHAS = np.logspace(-6, 6, 25)
 #: Accepted per-pixel spectrum normalisations.
@@ -338,7 +340,7 @@ class PatchNetwork(nn.Module):
         for name, shape in zip(KERNEL_BUFFERS, ((n_targets,), (n_targets,), (0, n_bands), (0, n_targets),
                                                 (n_targets,), (n_bands,), (n_bands,)), strict=True):
             self.register_buffer(name, torch.zeros(shape, dtype=torch.float64, device=device))
-        self.kernel_scale.fill_(1.0)
+        self.clear_kernel()
 
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -353,12 +355,11 @@ class PatchNetwork(nn.Module):
         -------
         self
         """
-        for name in ("kernel_gamma", "kernel_alpha", "kernel_intercept"):
+        for name in ("kernel_gamma", "kernel_alpha", "kernel_intercept", "kernel_mean"):
             getattr(self, name).zero_()
-        self.kernel_mean.zero_()
         self.kernel_scale.fill_(1.0)
-        self.kernel_support = self.kernel_support.new_zeros((0, self.kernel_support.shape[1]))
-        self.kernel_coef = self.kernel_coef.new_zeros((0, self.kernel_coef.shape[1]))
+        for name in KERNEL_ROWS:
+            setattr(self, name, getattr(self, name).new_zeros((0, getattr(self, name).shape[1])))
         return self
 
     @torch.no_grad()
@@ -424,7 +425,7 @@ class PatchNetwork(nn.Module):
         ridge, net = [], []
         for x in batches:
             z = self.normalize(x)
-            ridge.append((self.partner(z) if self.ridge == "blend" else self.skip(z)).double())
+            ridge.append(self.partner(z).double())  # the ridge map unless a kernel partner was chosen (blend)
             out = self.backbone(z)
             net.append((out[0] if isinstance(out, (tuple, list)) else out).double())
         self.train(was_training)
@@ -522,7 +523,7 @@ def _load_kernel_rows(module, state_dict, prefix, *args):
     if not any(name in state_dict for name in names):
         module.clear_kernel()
         state_dict.update({prefix + name: getattr(module, name) for name in KERNEL_BUFFERS})
-    for name in ("kernel_support", "kernel_coef"):
+    for name in KERNEL_ROWS:
         saved = state_dict.get(prefix + name)
         current = getattr(module, name)
         if saved is not None and saved.ndim == 2 and saved.shape[1:] == current.shape[1:]:

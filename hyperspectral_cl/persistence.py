@@ -142,7 +142,7 @@ from .backbones import BACKBONES
 from .estimator import ContrastivePatchRegressor, IncompatibleModelError, check_saved_version
 from .kernel_ridge import MAX_SUPPORT
 from .losses import CONTRASTIVE_LOSSES
-from .network import KERNEL_BUFFERS
+from .network import KERNEL_BUFFERS, KERNEL_ROWS
 from .patches import MeanSpectrum, PatchExtractor
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "WeightsFileError", "load_weights", "save_weights"]
@@ -177,8 +177,6 @@ _TRAINING_ONLY = {
     "use_caching", "torch_load_kwargs",
 }
 _TRAINING_ONLY_PREFIXES = ("optimizer__", "criterion__", "callbacks__", "iterator_train__")
-#: Network buffers whose number of rows is set by the data (the kernel partner's support).
-_KERNEL_ROWS = ("kernel_support", "kernel_coef")
 #: Parameters added by skorch.hf.AccelerateMixin; such a model is saved as a plain ContrastivePatchRegressor.
 _ACCELERATE_PARAMS = ("accelerator", "unwrap_after_train", "callbacks__print_log__sink")
 
@@ -725,7 +723,7 @@ def _load_module_state(step, module_state, tensors, where):
             raise _Invalid(f"weight {key!r} of {where} (tensor {tkey!r}) is missing")
         tensor, reference = tensors[tkey], expected[key]
         # the kernel partner keeps as many rows as it was fitted on (at most MAX_SUPPORT)
-        rows_vary = key.endswith(_KERNEL_ROWS) and tensor.ndim == 2 and tensor.shape[0] <= MAX_SUPPORT
+        rows_vary = key in KERNEL_ROWS and tensor.ndim == 2 and tensor.shape[0] <= MAX_SUPPORT
         if tensor.shape != reference.shape and not (rows_vary and tensor.shape[1:] == reference.shape[1:]):
             raise _Invalid(
                 f"weight {key!r} of {where} has shape {tuple(tensor.shape)}; the network its parameters build "

@@ -464,6 +464,7 @@ def test_a_users_train_split_with_positions_chooses_the_partner_on_spatial_folds
 
 
 def test_states_from_before_the_kernel_partner_load_without_one(data):
+    import copy
     import pickle
 
     P, y, _ = data
@@ -472,7 +473,7 @@ def test_states_from_before_the_kernel_partner_load_without_one(data):
     network.blend.fill_(0.5)  # the blend evaluates the partner
     expected = network(torch.as_tensor(P))[0].detach()
     old = {k: v for k, v in network.state_dict().items() if not k.startswith("kernel_")}
-    fresh = copy_network(network)
+    fresh = copy.deepcopy(network)
     fresh.kernel_gamma.fill_(1.0)  # a partner the old state must not inherit
     fresh.load_state_dict(old)
     assert not fresh.kernel_gamma.any() and len(fresh.kernel_support) == 0
@@ -483,9 +484,3 @@ def test_states_from_before_the_kernel_partner_load_without_one(data):
     restored = PatchNetwork.__new__(PatchNetwork)
     restored.__setstate__(pickle.loads(pickle.dumps(state)))
     torch.testing.assert_close(restored(torch.as_tensor(P))[0], expected)
-
-
-def copy_network(network):
-    import copy
-
-    return copy.deepcopy(network)
