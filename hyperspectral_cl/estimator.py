@@ -1,5 +1,6 @@
 """ContrastivePatchRegressor: a skorch regressor trained with MSE + alpha x a contrastive loss."""
 
+import copy
 import warnings
 from contextlib import nullcontext
 from numbers import Integral
@@ -704,8 +705,18 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         init_parameters(self.module_, streams.generator("init"))
         # the augmented view belongs with the network: set here too, because mixins that replace
         # initialize() (skorch.hf.AccelerateMixin) still build the module through this method
-        self.augment_ = make_augmentation(self.augment)
+        self.augment_ = self._build_augment()
         return self
+
+    def _build_augment(self):
+        """The fit's own augmentation, on the net's device (a caller's transform is copied, never moved)."""
+        augment = make_augmentation(self.augment)
+        if isinstance(augment, nn.Module):
+            if augment is self.augment:
+                augment = copy.deepcopy(augment)
+            if self.device is not None:
+                augment = augment.to(self.device)
+        return augment
 
     def initialize_criterion(self):
         """The regression criterion (skorch's ``criterion``) and the contrastive one, ``contrastive_``.
@@ -724,6 +735,10 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         kwargs.update(self.get_params_for("contrastive"))
         self.contrastive_ = cls(**kwargs)
         return self
+
+    #: skorch's documented list of parameter prefixes, with ``augment``: a transform is an ``nn.Module`` that the
+    #: user passes (and ``set_params`` replaces), which skorch would otherwise refuse to set outside initialisation
+    prefixes_ = [*NeuralNetRegressor.prefixes_, "augment"]
 
     #: Components skorch builds afresh at every fit/predict call: nothing to re-initialise when
     #: their parameters change (skorch 1.4's set_params raises "Something went wrong" for them
@@ -763,7 +778,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                 )
             self.augment.set_params(**nested)
             if getattr(self, "initialized_", False):
-                self.augment_ = make_augmentation(self.augment)
+                self.augment_ = self._build_augment()
         return self
 
     def _seed_for_call(self, reset):

@@ -54,17 +54,17 @@ DETERMINISTIC_BY_DEFAULT = {"spectral_flip"}
 # helpers
 # --------------------------------------------------------------------------- #
 class AddOne(Transform):
-    def apply(self, x, generator):
+    def transform(self, x, params):
         return x + 1
 
 
 class AddTwo(Transform):
-    def apply(self, x, generator):
+    def transform(self, x, params):
         return x + 2
 
 
 class Double(Transform):
-    def apply(self, x, generator):
+    def transform(self, x, params):
         return x * 2
 
 
@@ -474,3 +474,161 @@ def test_augment_array_integer_input_and_errors():
         augment_array("flip", np.array([["a", "b"]]))
     with pytest.raises(ValueError, match="unknown augmentation"):
         augment_array("rotate", np.zeros((2, 3)))
+
+
+# --------------------------------------------------------------------------- #
+# 7. drawing apart from applying: make_params, transform, replay
+# --------------------------------------------------------------------------- #
+ALL_SPECS = NAMES + GROUPS
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS)
+def test_call_is_make_params_then_replay(spec):
+    t = make_augmentation(spec)
+    x = patches(32, dtype=torch.float64)
+    params = t.make_params(x, gen(5))
+    assert torch.equal(t.replay(x, params), t(x, generator=gen(5)))
+    assert torch.equal(t.replay(x, params), t.replay(x, params))  # replay draws nothing
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS)
+def test_draws_depend_on_the_batch_shape_only(spec):
+    # the contract that lets Compose draw every member's parameters before applying any
+    t = make_augmentation(spec)
+    x = patches(32)
+
+    def flat(p):
+        if isinstance(p, dict):
+            return [v for value in p.values() for v in flat(value)]
+        if isinstance(p, list):
+            return [v for value in p for v in flat(value)]
+        return [] if p is None else [p]
+
+    a, b = flat(t.make_params(x, gen(3))), flat(t.make_params(x * -7.0 + 2.0, gen(3)))
+    assert len(a) == len(b) and all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("name", SPATIAL_NAMES)
+def test_replay_moves_a_label_map_as_it_moved_the_patches(name):
+    # spatial parameters do not depend on the bands: a label map (N, 1, K, S, S) moves with its patches,
+    # exactly as if it had been extra bands of them
+    t = AUGMENTATIONS[name]()
+    x, labels = patches(24, b=8, dtype=torch.float64), patches(24, b=3, dtype=torch.float64, seed=1)
+    params = t.make_params(x, gen(0))
+    both = t.replay(torch.cat([x, labels], dim=2), params)
+    assert torch.equal(t.replay(x, params), both[:, :, :8])
+    assert torch.equal(t.replay(labels, params), both[:, :, 8:])
+    assert not torch.equal(both[:, :, 8:], labels)
+
+
+def test_replay_converts_params_to_the_batch_and_checks_them():
+    t = RandomRotation()
+    params = t.make_params(patches(6), gen(0))  # float32 angles
+    x64 = patches(6, dtype=torch.float64)
+    out = t.replay(x64, params)
+    assert out.dtype == torch.float64
+    assert torch.equal(out, t.replay(x64, {"angle": params["angle"].double()}))
+    with pytest.raises(ValueError, match=r"params\['angle'\] has shape \(6,\).*batch of 4"):
+        t.replay(patches(4), params)
+    with pytest.raises(TypeError, match="dict make_params returned"):
+        t.replay(x64, [params["angle"]])
+    choice = make_augmentation("spatial")
+    with pytest.raises(ValueError, match="batch of"):
+        choice.replay(patches(5), choice.make_params(patches(6), gen(0)))
+    pair = make_augmentation("spectral-spatial")
+    with pytest.raises(ValueError, match="one dict per transform"):
+        pair.replay(patches(6), {"transforms": []})
+
+
+def test_compose_and_random_choice_replay_their_members():
+    x = patches(40, dtype=torch.float64)
+    flip, erase = RandomFlip(p=0.5), BandErasure()
+    params = Compose([flip, erase]).make_params(x, gen(0))
+    expected = erase.replay(flip.replay(x, params["transforms"][0]), params["transforms"][1])
+    assert torch.equal(Compose([flip, erase]).replay(x, params), expected)
+    choice = RandomChoice([flip, erase])
+    params = choice.make_params(x, gen(1))
+    out = choice.replay(x, params)
+    for i, t in enumerate((flip, erase)):
+        idx = params["choice"] == i
+        assert torch.equal(out[idx], t.replay(x[idx], params["transforms"][i]))
+
+
+# --------------------------------------------------------------------------- #
+# 8. hyper-parameters checked once, at construction and by set_params
+# --------------------------------------------------------------------------- #
+BAD_HYPERPARAMETERS = [
+    ("spectral_shift", {"max_shift": -1}), ("spectral_flip", {"p": 2.0}), ("hapke", {"max_angle": 95.0}),
+    ("hapke", {"band_scale": 0.0}), ("atmospheric", {"min_angle": -5.0}), ("atmospheric", {"wavelengths": [[400.0]]}),
+    ("elastic_distortion", {"sigma": -1.0}), ("band_erasure", {"fill": "zero"}), ("band_permutation", {"n_groups": 0}),
+    ("nn_mixing", {"scope": "image"}), ("rotation", {"mode": "rot45"}), ("elastic_deformation", {"keep_center": 1}),
+    ("flip", {"p": -0.5}), ("translation", {"fill": "mirror"}),
+]
+
+
+@pytest.mark.parametrize(("name", "bad"), BAD_HYPERPARAMETERS)
+def test_bad_hyperparameters_fail_at_construction_and_in_set_params(name, bad):
+    cls = AUGMENTATIONS[name]
+    key = next(iter(bad))
+    with pytest.raises((ValueError, TypeError), match=key):
+        cls(**bad)
+    t = cls()
+    before = t.get_params()
+    with pytest.raises((ValueError, TypeError), match=key):
+        t.set_params(**bad)
+    assert repr(t.get_params()) == repr(before)  # left as it was
+    x = patches(8)
+    assert torch.equal(t(x, generator=gen(0)), cls()(x, generator=gen(0)))
+
+
+def test_set_params_checks_the_values_together():
+    t = HapkeScattering()
+    t.set_params(min_angle=70.0, max_angle=80.0)  # valid together, not one at a time
+    assert (t.min_angle, t.max_angle) == (70.0, 80.0)
+    with pytest.raises(ValueError, match="max_angle"):
+        t.set_params(max_angle=60.0)
+    assert t.max_angle == 80.0
+
+
+def test_compose_members_must_be_transforms():
+    with pytest.raises(TypeError, match="list of Transform"):
+        Compose([lambda x, generator=None: x])
+    with pytest.raises(TypeError, match="list of Transform"):
+        RandomChoice(RandomFlip())
+    with pytest.raises(ValueError, match="at least one"):
+        RandomChoice([])
+
+
+def test_a_subclass_with_the_old_apply_gets_a_clear_error():
+    with pytest.raises(TypeError, match="make_params"):
+        class Old(Transform):  # noqa: F841 - defining it is the test
+            def apply(self, x, generator):
+                return x
+
+
+# --------------------------------------------------------------------------- #
+# 9. transforms are nn.Modules
+# --------------------------------------------------------------------------- #
+def test_transforms_are_modules_with_their_members_registered():
+    t = make_augmentation("spectral-spatial")
+    assert isinstance(t, torch.nn.Module)
+    kinds = {type(m) for m in t.modules()}
+    assert {RandomRotation, HapkeScattering, AtmosphericCompensation} <= kinds
+    assert t.state_dict() == {}  # nothing to save beyond get_params
+    wl = np.linspace(400, 900, 10)
+    atmo = AtmosphericCompensation(wavelengths=wl, band_mean=0.3, band_scale=0.1)
+    names = {name for name, _ in atmo.named_buffers()}
+    assert {"_sun", "_sky", "_band_mean", "_band_scale"} <= names
+    before = [b.clone() for b in atmo.buffers()]
+    atmo.set_params(max_angle=60.0)  # rebuilt from the same values
+    assert all(torch.equal(a, b) for a, b in zip(before, atmo.buffers(), strict=True))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_to_device_moves_derived_tensors():
+    atmo = AtmosphericCompensation(wavelengths=np.linspace(400, 900, 10), band_mean=0.3, band_scale=0.1)
+    moved = clone(atmo).to("cuda")
+    assert all(b.device.type == "cuda" for b in moved.buffers())
+    x = torch.rand(8, 1, 10, 3, 3, dtype=torch.float64)
+    params = atmo.make_params(x, gen(0))
+    torch.testing.assert_close(moved.replay(x.cuda(), params).cpu(), atmo.replay(x, params))

@@ -82,7 +82,7 @@ def ref_translate(x, dy, dx, fill):
 def test_rotation_matches_scipy_rotate(fill, s):
     x = patches(6, b=3, s=s)
     angles = torch.tensor([-170.0, -45.0, 12.5, 30.0, 90.0, 135.0], dtype=torch.float64)
-    out = RandomRotation(fill=fill)._transform_any(x, angles, fill)
+    out = RandomRotation(fill=fill).replay(x, {"angle": angles})
     np.testing.assert_allclose(out.numpy(), ref_rotate(x, angles.numpy(), fill), atol=1e-10)
 
 
@@ -129,7 +129,7 @@ def test_rotation_keeps_centre_pixel_exactly_for_odd_sizes():
 
 def test_rotation_constant_fill_enters_corners():
     x = patches(1, b=2, s=9) + 10.0
-    out = RandomRotation(fill=-3.0)._transform_any(x, torch.tensor([45.0], dtype=torch.float64), -3.0)
+    out = RandomRotation(fill=-3.0).replay(x, {"angle": torch.tensor([45.0], dtype=torch.float64)})
     torch.testing.assert_close(out[0, 0, :, 0, 0], torch.full((2,), -3.0, dtype=torch.float64))
 
 
@@ -169,7 +169,7 @@ def test_rotation_bad_params(kwargs, name):
 def test_elastic_deformation_matches_map_coordinates(fill):
     x = patches(5, b=3, s=6)
     d = 1.5 * torch.randn(5, 2, 6, 6, generator=gen(1), dtype=torch.float64)
-    out = ElasticDeformation(fill=fill)._transform(x, d)
+    out = ElasticDeformation(fill=fill).replay(x, {"displacement": d})
     np.testing.assert_allclose(out.numpy(), ref_warp(x, d, fill), atol=1e-10)
 
 
@@ -232,7 +232,7 @@ def test_translation_matches_numpy_reference(fill, s):
     x = patches(9, b=3, s=s)
     dy = torch.tensor([-3, -2, -1, 0, 1, 2, 3, 7, -6])
     dx = torch.tensor([1, 0, -2, 3, -3, 2, 0, -1, 9])
-    out = RandomTranslation(fill=fill)._transform(x, dy, dx)
+    out = RandomTranslation(fill=fill).replay(x, {"dy": dy, "dx": dx})
     np.testing.assert_array_equal(out.numpy(), ref_translate(x, dy.numpy(), dx.numpy(), fill))
 
 

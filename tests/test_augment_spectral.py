@@ -114,21 +114,21 @@ def ref_mixing_batch(x, k, lam):
 def test_shift_matches_reference(extrapolation, b):
     x = patches(9, b=b, s=3)
     shifts = torch.tensor([-7, -5, -3, -1, 0, 1, 2, 5, 13])
-    out = SpectralShift(extrapolation=extrapolation)._transform(x, shifts)
+    out = SpectralShift(extrapolation=extrapolation).replay(x, {"shift": shifts})
     np.testing.assert_allclose(out.numpy(), ref_shift(x, shifts, extrapolation), rtol=1e-12, atol=1e-12)
 
 
 def test_shift_moves_features_to_longer_wavelengths():
     x = torch.zeros(1, 1, 10, 1, 1, dtype=torch.float64)
     x[0, 0, 3] = 1.0
-    out = SpectralShift(extrapolation="edge")._transform(x, torch.tensor([2]))
+    out = SpectralShift(extrapolation="edge").replay(x, {"shift": torch.tensor([2])})
     assert out[0, 0, :, 0, 0].argmax().item() == 5
 
 
 def test_shift_linear_extrapolation_continues_a_line():
     ramp = torch.arange(20, dtype=torch.float64).view(1, 1, 20, 1, 1) * 0.5 + 1.0
     for k in (-4, 3):
-        out = SpectralShift(extrapolation="linear")._transform(ramp, torch.tensor([k]))
+        out = SpectralShift(extrapolation="linear").replay(ramp, {"shift": torch.tensor([k])})
         assert torch.allclose(out, ramp - 0.5 * k)  # a straight line shifted stays a line
 
 
@@ -199,7 +199,7 @@ def test_elastic_distortion_zero_strength_is_identity():
 def test_elastic_distortion_matches_reference():
     x = patches(6, b=15, s=3)
     d = torch.linspace(-4, 4, 6 * 15, dtype=torch.float64).view(6, 15) * torch.randn(6, 15, generator=gen(1), dtype=torch.float64)
-    out = ElasticDistortion()._transform(x, d)
+    out = ElasticDistortion().replay(x, {"displacement": d})
     np.testing.assert_allclose(out.numpy(), ref_elastic(x, d), rtol=1e-12, atol=1e-12)
 
 
@@ -264,7 +264,7 @@ def test_band_permutation_more_groups_than_bands():
 def test_mixing_patch_matches_kdtree_reference(k, s):
     x = patches(10, b=7, s=s)
     lam = torch.linspace(0, 1, 10, dtype=torch.float64)
-    out = NeighbourMixing(k=k)._transform(x, lam)
+    out = NeighbourMixing(k=k).replay(x, {"weight": lam})
     np.testing.assert_allclose(out.numpy(), ref_mixing_patch(x, k, lam.numpy()), rtol=1e-10, atol=1e-10)
 
 
@@ -272,7 +272,7 @@ def test_mixing_patch_matches_kdtree_reference(k, s):
 def test_mixing_batch_matches_reference(k):
     x = patches(12, b=6, s=3)
     lam = torch.linspace(0.2, 1, 12, dtype=torch.float64)
-    out = NeighbourMixing(k=k, scope="batch")._transform(x, lam)
+    out = NeighbourMixing(k=k, scope="batch").replay(x, {"weight": lam})
     np.testing.assert_allclose(out.numpy(), ref_mixing_batch(x, k, lam.numpy()), rtol=1e-10, atol=1e-10)
 
 
@@ -411,17 +411,18 @@ def wild(n=8, b=10, s=3, *, dtype=torch.float64, seed=0):
 
 
 class Recorder:
-    """Wrap a transform's _transform to record the per-sample parameters it was given."""
+    """Wrap a transform's make_params to record the per-sample parameters it drew (in their order)."""
 
     def __init__(self, transform):
         self.calls = []
-        original = transform._transform
+        original = transform.make_params
 
-        def spy(x, *args, **kwargs):
-            self.calls.append(args)
-            return original(x, *args, **kwargs)
+        def spy(x, generator=None):
+            params = original(x, generator)
+            self.calls.append(tuple(params.values()))
+            return params
 
-        transform._transform = spy
+        transform.make_params = spy
 
 
 # --------------------------------------------------------------------------- #
@@ -469,7 +470,7 @@ def test_hapke_at_reference_geometry_returns_input_exactly(dtype, make):
     for ref in [(30.0, 30.0), (0.0, 45.0), (70.0, 5.0)]:
         t = HapkeScattering(incidence=ref[0], emission=ref[1], min_angle=0.0, max_angle=80.0)
         n = x.shape[0]
-        out = t._transform(x, torch.full((n,), ref[0], dtype=dtype), torch.full((n,), ref[1], dtype=dtype))
+        out = t.replay(x, {"incidence": torch.full((n,), ref[0], dtype=dtype), "emission": torch.full((n,), ref[1], dtype=dtype)})
         assert torch.equal(out, x)
     # and through the random path: both angles drawn in [30, 30]
     assert torch.equal(HapkeScattering(min_angle=30.0, max_angle=30.0)(x, generator=gen(0)), x)
@@ -509,7 +510,7 @@ def test_hapke_draws_incidence_and_emission_independently():
 def test_hapke_brightens_dark_surfaces_more_at_grazing_geometry():
     # the multiple-scattering term: the relative change depends on the albedo
     x = torch.tensor([0.02, 0.2, 0.6], dtype=torch.float64).view(1, 1, 3, 1, 1)
-    out = HapkeScattering()._transform(x, torch.tensor([60.0], dtype=torch.float64), torch.tensor([60.0], dtype=torch.float64))
+    out = HapkeScattering().replay(x, {"incidence": torch.tensor([60.0], dtype=torch.float64), "emission": torch.tensor([60.0], dtype=torch.float64)})
     ratio = (out / x).flatten()
     assert (ratio > 1).all()
     assert ratio[0] > ratio[1] > ratio[2]
@@ -519,7 +520,7 @@ def test_hapke_out_of_domain_values_are_scaled_by_finite_factors():
     x = torch.tensor([-5.0, -0.1, 0.0, 3.0, 1e6], dtype=torch.float64).view(1, 1, 5, 1, 1)
     t = HapkeScattering()
     inc, emi = torch.tensor([10.0], dtype=torch.float64), torch.tensor([50.0], dtype=torch.float64)
-    out = t._transform(x, inc, emi).flatten()
+    out = t.replay(x, {"incidence": inc, "emission": emi}).flatten()
     assert torch.isfinite(out).all()
     mu = np.cos(np.deg2rad([30.0, 30.0, 10.0, 50.0]))
     black = (mu[0] + mu[1]) / (mu[2] + mu[3])  # w = 0: Lommel-Seeliger ratio

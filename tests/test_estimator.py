@@ -637,9 +637,9 @@ class RecordingHapke(HapkeScattering):
 
     seen = []
 
-    def apply(self, x, generator):
+    def transform(self, x, params):
         type(self).seen.append(x.detach().clone())
-        return super().apply(x, generator)
+        return super().transform(x, params)
 
 
 def test_physical_augmentations_see_reflectance_in_a_default_pipeline_inside_cross_validation():

@@ -16,6 +16,7 @@ from .._validation import check_scalar
 __all__ = [
     "BLOCK_ELEMENTS",
     "apply_band_factor",
+    "band_stats_for",
     "blockwise",
     "check_band_stats",
     "check_fill",
@@ -25,6 +26,7 @@ __all__ = [
     "nonzero_randint",
     "randint",
     "randn",
+    "register_band_stats",
     "smooth_noise",
     "uniform",
 ]
@@ -169,12 +171,13 @@ def check_fill(fill, name="fill", modes=("edge", "reflect")):
     return float(fill)
 
 
-def check_band_stats(band_mean, band_scale, n_bands, x):
-    """Per-band ``(mean, scale)`` as (1, 1, B, 1, 1) tensors, or None when both are None.
+def check_band_stats(band_mean, band_scale):
+    """The standardisation ``z = (r - band_mean) / band_scale`` as float64 tensors, or None.
 
-    The scalars or arrays of length B describe the standardisation
-    ``z = (r - band_mean) / band_scale`` the input went through (a missing one
-    defaults to 0 or 1).
+    Each of ``band_mean`` and ``band_scale`` is None (0 or 1), a number, or one
+    value per band; returns ``(mean, scale)`` of shape (K,) (K = 1 for numbers),
+    or None when both are None. The number of bands is checked against the
+    data by :func:`band_stats_for`.
     """
     if band_mean is None and band_scale is None:
         return None
@@ -184,15 +187,33 @@ def check_band_stats(band_mean, band_scale, n_bands, x):
             arr = np.asarray(default if value is None else value, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{name} must be None, a number or an array of one value per band") from exc
-        if arr.ndim == 0:
-            arr = np.full(n_bands, float(arr))
-        if arr.ndim != 1 or arr.shape[0] != n_bands:
-            raise ValueError(f"{name} must be a scalar or hold one value per band ({n_bands}), got shape {arr.shape}")
+        if arr.ndim > 1 or arr.size == 0:
+            raise ValueError(f"{name} must be a number or a 1-D array of one value per band, got shape {arr.shape}")
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} must be finite")
-        out.append(torch.as_tensor(arr, dtype=x.dtype, device=x.device).view(1, 1, n_bands, 1, 1))
+        out.append(torch.as_tensor(arr.reshape(-1)))
     if (out[1] <= 0).any():
         raise ValueError("band_scale must be positive in every band")
+    return out[0], out[1]
+
+
+def register_band_stats(module, band_mean, band_scale):
+    """Check ``band_mean``/``band_scale`` and keep them on ``module`` as buffers (moved by ``.to``, not saved)."""
+    stats = check_band_stats(band_mean, band_scale) or (None, None)
+    module.register_buffer("_band_mean", stats[0], persistent=False)
+    module.register_buffer("_band_scale", stats[1], persistent=False)
+
+
+def band_stats_for(module, x):
+    """``module``'s band statistics as (1, 1, B, 1, 1)-broadcastable tensors in ``x``'s dtype, or None."""
+    if module._band_mean is None:
+        return None
+    b = x.shape[2]
+    out = []
+    for value, name in ((module._band_mean, "band_mean"), (module._band_scale, "band_scale")):
+        if value.shape[0] not in (1, b):
+            raise ValueError(f"{name} must be a scalar or hold one value per band ({b}), got shape {tuple(value.shape)}")
+        out.append(value.to(x).view(1, 1, -1, 1, 1))
     return out[0], out[1]
 
 

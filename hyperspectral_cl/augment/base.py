@@ -3,7 +3,10 @@
 Transforms act on a batch of patches ``(N, 1, B, S, S)`` on any device, draw
 independent random parameters per sample, and take an optional
 ``torch.Generator`` for reproducibility (without one they use torch's global
-generator; the estimator passes its fit's own, seeded from ``random_state``). They are
+generator; the estimator passes its fit's own, seeded from ``random_state``).
+As in ``torchvision.transforms.v2`` and ``kornia.augmentation``, drawing the
+parameters (``make_params``) is apart from applying them (``transform``), so a
+draw can be replayed (``replay``). They are ``torch.nn.Module`` objects and
 scikit-learn-style objects (``get_params``/``set_params``, picklable), so their
 strength parameters can be tuned by a grid search.
 """
@@ -15,6 +18,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
+from torch import nn
 
 from .._registry import Registry
 from .._validation import unknown_name_error
@@ -65,26 +69,169 @@ def check_patches(x, name="x"):
         raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
 
 
-class Transform(BaseEstimator):
-    """Base class: a random transform of a batch of patches.
+class Transform(BaseEstimator, nn.Module):
+    """Base class: a random transform of a batch of patches ``(N, 1, B, S, S)``.
 
-    Subclasses implement ``apply``; ``__call__`` validates the input and
-    returns a new tensor (the input is never modified).
+    Built the way ``torchvision.transforms.v2`` and ``kornia.augmentation``
+    build theirs: a call ``t(x, generator)`` first draws the batch's random
+    parameters (:meth:`make_params`), then applies them (:meth:`transform`).
+    :meth:`replay` applies parameters drawn before, e.g. the same flips and
+    rotations to a batch of patches and to their label maps, or one draw again
+    while debugging.
+
+    Transforms are ``torch.nn.Module`` objects (``.to(device)`` moves the
+    tensors they derive from their hyper-parameters) and scikit-learn-style
+    objects (``get_params``/``set_params``, ``clone``, pickling), so a grid
+    search can tune their strengths. Hyper-parameters are checked once, when
+    the transform is built and again by ``set_params``, not on every batch;
+    what depends on the data (a number of bands, square patches) is checked
+    when a batch comes.
+
+    A subclass calls ``super().__init__()``, stores each constructor argument
+    under its own name and ends its ``__init__`` with ``self._check_params()``;
+    it overrides ``_check_params`` to validate them (and build derived
+    tensors), :meth:`make_params` to draw and :meth:`transform` to apply.
     """
 
-    def __call__(self, x, generator=None):
-        """Transform ``x`` of shape (N, 1, B, S, S); returns a new tensor of the same shape and dtype."""
+    def __init__(self):
+        super().__init__()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "apply" in cls.__dict__:  # the API before 0.3: nn.Module.apply(fn) must keep its meaning
+            raise TypeError(
+                f"{cls.__name__} defines apply(x, generator); transforms now split it into "
+                "make_params(x, generator), which draws a dict of per-sample tensors, and transform(x, params), "
+                "which applies them"
+            )
+
+    def _check_params(self):
+        """Check the hyper-parameters (and build tensors derived from them); called by ``__init__`` and ``set_params``."""
+
+    def set_params(self, **params):
+        """Set hyper-parameters and check them; on an error the transform keeps its previous values.
+
+        Returns
+        -------
+        self
+        """
+        before = self.get_params(deep=False)
+        super().set_params(**params)
+        try:
+            self._check_params()
+        except Exception:
+            super().set_params(**before)
+            self._check_params()
+            raise
+        return self
+
+    def forward(self, x, generator=None):
+        """Transform ``x`` of shape (N, 1, B, S, S) with freshly drawn parameters.
+
+        Parameters
+        ----------
+        x : Tensor of shape (N, 1, B, S, S)
+            Floating-point patches, on any device; not modified.
+        generator : torch.Generator, optional
+            The source of the draws (torch's global generator without one).
+
+        Returns
+        -------
+        Tensor
+            A new tensor of ``x``'s shape, dtype and device.
+        """
         check_patches(x)
         if x.shape[0] == 0:
             return x.clone()
-        return self.apply(x, generator)
+        return self.transform(x, self.make_params(x, generator))
 
-    def apply(self, x, generator):  # pragma: no cover - abstract
-        raise TypeError(f"{type(self).__name__} does not define apply(x, generator)")
+    def replay(self, x, params):
+        """Apply parameters drawn before (by :meth:`make_params`) to ``x``.
+
+        Parameters
+        ----------
+        x : Tensor of shape (N, 1, B', S, S)
+            The batch the parameters were drawn for, or another one with as
+            many samples: a spatial transform's parameters do not depend on
+            the bands, so they move label maps ``(N, 1, K, S, S)`` as they
+            moved the patches.
+        params : dict
+            What ``make_params`` returned; tensors are moved to ``x``'s device
+            and floating ones to its dtype.
+
+        Returns
+        -------
+        Tensor
+            A new tensor of ``x``'s shape, dtype and device.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from hyperspectral_cl.augment import RandomRotation
+        >>> rotate = RandomRotation()
+        >>> patches, labels = torch.rand(4, 1, 30, 5, 5), torch.rand(4, 1, 3, 5, 5)
+        >>> params = rotate.make_params(patches, torch.Generator().manual_seed(0))
+        >>> moved_patches, moved_labels = rotate.replay(patches, params), rotate.replay(labels, params)
+        >>> torch.equal(moved_patches, rotate(patches, torch.Generator().manual_seed(0)))
+        True
+        """
+        check_patches(x)
+        params = _params_like(params, x)
+        self._check_batch(params, x.shape[0])
+        if x.shape[0] == 0:
+            return x.clone()
+        return self.transform(x, params)
+
+    def make_params(self, x, generator=None):
+        """Draw the random parameters of a batch: a dict of per-sample tensors (first axis N).
+
+        Only ``x``'s shape, dtype and device may matter, not its values (as
+        kornia's ``generate_parameters`` sees only the batch shape): that is
+        what lets :class:`Compose` draw all its parameters before applying any.
+        The base class draws nothing.
+        """
+        return {}
+
+    def transform(self, x, params):  # pragma: no cover - abstract
+        """Apply ``params`` (from :meth:`make_params`) to ``x``; returns a new tensor."""
+        raise NotImplementedError(f"{type(self).__name__} does not define transform(x, params)")
+
+    def _check_batch(self, params, n):
+        """Raise unless ``params`` is a dict whose tensors hold one row per sample of a batch of ``n``."""
+        if not isinstance(params, dict):
+            raise TypeError(f"params must be the dict make_params returned, got {type(params).__name__}")
+        for key, value in params.items():
+            if isinstance(value, torch.Tensor) and (value.ndim == 0 or value.shape[0] != n):
+                raise ValueError(
+                    f"params[{key!r}] has shape {tuple(value.shape)}, which does not match a batch of {n} samples"
+                )
+
+
+def _params_like(params, x):
+    """``params`` with its tensors on ``x``'s device, floating ones in ``x``'s dtype (lists and dicts recursed)."""
+    if isinstance(params, torch.Tensor):
+        return params.to(device=x.device, dtype=x.dtype if params.is_floating_point() else params.dtype)
+    if isinstance(params, dict):
+        return {k: _params_like(v, x) for k, v in params.items()}
+    if isinstance(params, list):
+        return [_params_like(v, x) for v in params]
+    return params
+
+
+def _check_members(transforms, owner):
+    if not isinstance(transforms, (list, tuple)) or not all(isinstance(t, Transform) for t in transforms):
+        raise TypeError(
+            f"{owner} takes a list of Transform objects (their parameters are drawn before any is applied), got "
+            f"{transforms!r}"
+        )
+    return nn.ModuleList(transforms)
 
 
 class Compose(Transform):
     """Apply transforms one after the other (e.g. spatial then spectral).
+
+    Its parameters are the list of its members' parameters, all drawn before
+    any is applied (in the members' order, as calling them in turn would).
 
     Parameters
     ----------
@@ -92,19 +239,38 @@ class Compose(Transform):
     """
 
     def __init__(self, transforms):
+        super().__init__()
         self.transforms = transforms
+        self._check_params()
 
-    def apply(self, x, generator):
-        for t in self.transforms:
-            x = t(x, generator=generator)
-        return x
+    def _check_params(self):
+        # registered as submodules so that .to(device) moves them; `transforms` stays the caller's list
+        self._members = _check_members(self.transforms, "Compose")
+
+    def make_params(self, x, generator=None):
+        return {"transforms": [t.make_params(x, generator) for t in self._members]}
+
+    def transform(self, x, params):
+        for t, p in zip(self._members, params["transforms"], strict=True):
+            x = t.transform(x, p)
+        return x.clone() if not len(self._members) else x
+
+    def _check_batch(self, params, n):
+        super()._check_batch(params, n)
+        sub = params.get("transforms")
+        if not isinstance(sub, list) or len(sub) != len(self._members):
+            raise ValueError(f"params['transforms'] must hold one dict per transform ({len(self._members)})")
+        for t, p in zip(self._members, sub, strict=True):
+            t._check_batch(p, n)
 
 
 class RandomChoice(Transform):
     """Apply to each sample one transform drawn uniformly from ``transforms``.
 
     The batch is partitioned by the drawn index and each transform runs once on
-    its share (a loop over transforms, never over samples).
+    its share (a loop over transforms, never over samples). Its parameters are
+    the drawn index per sample (``'choice'``) and each transform's parameters
+    for its share (``'transforms'``, None where the share is empty).
 
     Parameters
     ----------
@@ -112,18 +278,47 @@ class RandomChoice(Transform):
     """
 
     def __init__(self, transforms):
+        super().__init__()
         self.transforms = transforms
+        self._check_params()
 
-    def apply(self, x, generator):
-        if len(self.transforms) == 1:
-            return self.transforms[0](x, generator=generator)
-        choice = randint(0, len(self.transforms), (x.shape[0],), x, generator)
+    def _check_params(self):
+        self._members = _check_members(self.transforms, "RandomChoice")
+        if not len(self._members):
+            raise ValueError("RandomChoice needs at least one transform")
+
+    def make_params(self, x, generator=None):
+        n = x.shape[0]
+        if len(self._members) == 1:  # nothing to choose: no draw
+            choice = torch.zeros(n, dtype=torch.long, device=x.device)
+        else:
+            choice = randint(0, len(self._members), (n,), x, generator)
+        counts = torch.bincount(choice, minlength=len(self._members)).tolist()
+        # each member draws for its share from a view of the share's shape (draws depend on the shape only):
+        # gathering the share's values here would copy the batch once more for nothing
+        return {"choice": choice,
+                "transforms": [t.make_params(x[:1].expand(k, *x.shape[1:]), generator) if k else None
+                               for t, k in zip(self._members, counts, strict=True)]}
+
+    def transform(self, x, params):
+        if len(self._members) == 1:
+            return self._members[0].transform(x, params["transforms"][0])
         out = torch.empty_like(x)
-        for i, t in enumerate(self.transforms):
-            idx = (choice == i).nonzero(as_tuple=True)[0]
+        for i, (t, p) in enumerate(zip(self._members, params["transforms"], strict=True)):
+            idx = (params["choice"] == i).nonzero(as_tuple=True)[0]
             if idx.numel():
-                out[idx] = t(x[idx], generator=generator)
+                out[idx] = t.transform(x[idx], p)
         return out
+
+    def _check_batch(self, params, n):
+        super()._check_batch(params, n)
+        choice, sub = params.get("choice"), params.get("transforms")
+        if not isinstance(choice, torch.Tensor) or not isinstance(sub, list) or len(sub) != len(self._members):
+            raise ValueError(f"params must hold 'choice' and one entry per transform ({len(self._members)}) in 'transforms'")
+        for i, (t, p) in enumerate(zip(self._members, sub, strict=True)):
+            count = int((choice == i).sum())
+            if count:
+                t._check_batch(p, count)
 
 
 def _from_group(group):

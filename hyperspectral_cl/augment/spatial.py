@@ -58,6 +58,11 @@ def _check_interpolation(value):
         raise ValueError(f"interpolation must be 'bilinear' or 'nearest', got {value!r}")
 
 
+def _check_bool(value, name):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
 @register_augmentation("rotation", group="spatial")
 class RandomRotation(Transform):
     """Rotate patches about their centre, by any angle or by quarter turns.
@@ -89,29 +94,38 @@ class RandomRotation(Transform):
     """
 
     def __init__(self, min_angle=-180.0, max_angle=180.0, mode="any", fill="edge", interpolation="bilinear"):
+        super().__init__()
         self.min_angle = min_angle
         self.max_angle = max_angle
         self.mode = mode
         self.fill = fill
         self.interpolation = interpolation
+        self._check_params()
 
-    def apply(self, x, generator):
+    def _check_params(self):
         if self.mode not in ("any", "rot90"):
             raise ValueError(f"mode must be 'any' or 'rot90', got {self.mode!r}")
         check_scalar(self.min_angle, "min_angle")
         check_scalar(self.max_angle, "max_angle", min_val=self.min_angle)
-        fill = check_fill(self.fill)
+        check_fill(self.fill)
         _check_interpolation(self.interpolation)
+
+    def make_params(self, x, generator=None):
+        """``mode='any'``: ``'angle'`` per sample in degrees; ``'rot90'``: ``'quarter_turns'`` (int64); shape (N,)."""
         if self.mode == "rot90":
-            if x.shape[3] != x.shape[4]:
-                raise ValueError(f"mode='rot90' needs square patches, got {x.shape[3]} x {x.shape[4]}")
-            return self._transform_rot90(x, randint(1, 4, (x.shape[0],), x, generator))
-        angle = uniform((x.shape[0],), x, generator, float(self.min_angle), float(self.max_angle))
-        return self._transform_any(x, angle, fill)
+            return {"quarter_turns": randint(1, 4, (x.shape[0],), x, generator)}
+        return {"angle": uniform((x.shape[0],), x, generator, float(self.min_angle), float(self.max_angle))}
+
+    def transform(self, x, params):
+        if self.mode == "rot90":
+            return self._rot90(x, params["quarter_turns"])
+        return self._rotate(x, params["angle"])
 
     @staticmethod
-    def _transform_rot90(x, k):
+    def _rot90(x, k):
         """Turn sample ``n`` by ``k[n]`` quarter turns counter-clockwise (int64 (N,))."""
+        if x.shape[3] != x.shape[4]:
+            raise ValueError(f"mode='rot90' needs square patches, got {x.shape[3]} x {x.shape[4]}")
         s = x.shape[3]
         i = torch.arange(s, device=x.device)[:, None].expand(s, s)
         j = torch.arange(s, device=x.device)[None, :].expand(s, s)
@@ -120,7 +134,7 @@ class RandomRotation(Transform):
         src = torch.stack([i * s + j, j * s + (last - i), (last - i) * s + (last - j), (last - j) * s + i])
         return gather_pixels(x, src.view(4, s * s)[k % 4])
 
-    def _transform_any(self, x, angle, fill):
+    def _rotate(self, x, angle):
         """Rotate sample ``n`` by ``angle[n]`` degrees (float tensor (N,))."""
         n, _, b, h, w = x.shape
         t = torch.deg2rad(angle)
@@ -130,7 +144,7 @@ class RandomRotation(Transform):
         # are scaled by W/2 and H/2, hence the aspect factors off the diagonal
         theta = torch.stack([torch.stack([c, -s * (h / w), zero], 1), torch.stack([s * (w / h), c, zero], 1)], 1)
         grid = F.affine_grid(theta, (n, b, h, w), align_corners=False)
-        out = _warp(x, grid, fill, self.interpolation)
+        out = _warp(x, grid, check_fill(self.fill), self.interpolation)
         if h % 2 and w % 2:  # the centre maps onto itself: keep it bit for bit
             out = _keep_centre(out, x)
         return out
@@ -164,25 +178,28 @@ class ElasticDeformation(Transform):
     """
 
     def __init__(self, alpha=1.0, sigma=2.0, fill="edge", keep_center=False, interpolation="bilinear"):
+        super().__init__()
         self.alpha = alpha
         self.sigma = sigma
         self.fill = fill
         self.keep_center = keep_center
         self.interpolation = interpolation
+        self._check_params()
 
-    def apply(self, x, generator):
+    def _check_params(self):
         check_scalar(self.alpha, "alpha", min_val=0.0)
         check_scalar(self.sigma, "sigma", min_val=0.0)
         check_fill(self.fill)
         _check_interpolation(self.interpolation)
-        if not isinstance(self.keep_center, bool):
-            raise TypeError(f"keep_center must be True or False, got {self.keep_center!r}")
-        n, _, _, h, w = x.shape
-        d = float(self.alpha) * smooth_noise((n, 2), (h, w), float(self.sigma), x, generator)
-        return self._transform(x, d)
+        _check_bool(self.keep_center, "keep_center")
 
-    def _transform(self, x, displacement):
-        """Warp by ``displacement`` (N, 2, H, W): ``(dx, dy)`` in pixels."""
+    def make_params(self, x, generator=None):
+        """``'displacement'``: each sample's field ``(dx, dy)`` in pixels (shape (N, 2, H, W))."""
+        n, _, _, h, w = x.shape
+        return {"displacement": float(self.alpha) * smooth_noise((n, 2), (h, w), float(self.sigma), x, generator)}
+
+    def transform(self, x, params):
+        displacement = params["displacement"]
         if self.alpha == 0:
             return x.clone()
         n, _, b, h, w = x.shape
@@ -217,16 +234,26 @@ class RandomFlip(Transform):
     """
 
     def __init__(self, p=0.5, horizontal=True, vertical=True):
+        super().__init__()
         self.p = p
         self.horizontal = horizontal
         self.vertical = vertical
+        self._check_params()
 
-    def apply(self, x, generator):
+    def _check_params(self):
         check_scalar(self.p, "p", min_val=0.0, max_val=1.0)
-        n, h, w = x.shape[0], x.shape[3], x.shape[4]
+
+    def make_params(self, x, generator=None):
+        """``'horizontal'`` and ``'vertical'``: whether each sample is mirrored on that axis (bool, shape (N,))."""
+        n = x.shape[0]
         # both draws happen even when an axis is disabled: the same random stream either way
         flip_h = (uniform((n,), x, generator, cast=False) < self.p) & bool(self.horizontal)
         flip_v = (uniform((n,), x, generator, cast=False) < self.p) & bool(self.vertical)
+        return {"horizontal": flip_h, "vertical": flip_v}
+
+    def transform(self, x, params):
+        flip_h, flip_v = params["horizontal"], params["vertical"]
+        n, h, w = x.shape[0], x.shape[3], x.shape[4]
         i = torch.arange(h, device=x.device)[None, :, None]
         j = torch.arange(w, device=x.device)[None, None, :]
         # one exact index gather instead of two flips and two selections
@@ -264,25 +291,30 @@ class RandomTranslation(Transform):
     """
 
     def __init__(self, max_shift=2, fill="edge", keep_center=False):
+        super().__init__()
         self.max_shift = max_shift
         self.fill = fill
         self.keep_center = keep_center
+        self._check_params()
 
-    def apply(self, x, generator):
+    def _check_params(self):
         check_scalar(self.max_shift, "max_shift", kind=Integral, min_val=0)
         check_fill(self.fill, modes=("edge", "reflect", "wrap"))
-        if not isinstance(self.keep_center, bool):
-            raise TypeError(f"keep_center must be True or False, got {self.keep_center!r}")
+        _check_bool(self.keep_center, "keep_center")
+
+    def make_params(self, x, generator=None):
+        """``'dy'`` and ``'dx'``: each sample's shift in rows and columns (int64, shape (N,))."""
         m, n = int(self.max_shift), x.shape[0]
         if m == 0:
-            return x.clone()
+            zero = torch.zeros(n, dtype=torch.long, device=x.device)
+            return {"dy": zero, "dx": zero}
         # one draw over the non-zero pairs: index u of the (2m+1)^2 grid with its centre skipped
         side = 2 * m + 1
         u = nonzero_randint((side * side - 1) // 2, (n,), x, generator) + (side * side - 1) // 2
-        return self._transform(x, torch.div(u, side, rounding_mode="floor") - m, u % side - m)
+        return {"dy": torch.div(u, side, rounding_mode="floor") - m, "dx": u % side - m}
 
-    def _transform(self, x, dy, dx):
-        """Shift sample ``n`` by ``dy[n]`` rows and ``dx[n]`` columns (int64 (N,))."""
+    def transform(self, x, params):
+        dy, dx = params["dy"], params["dx"]
         n, _, b, h, w = x.shape
         fill = check_fill(self.fill, modes=("edge", "reflect", "wrap"))
         src_i = torch.arange(h, device=x.device)[None, :] - dy[:, None]  # (N, H)

@@ -24,10 +24,11 @@ from .._spectra import check_wavelengths
 from .._validation import check_scalar
 from ._functional import (
     apply_band_factor,
+    band_stats_for,
     blockwise,
-    check_band_stats,
     gather_bands,
     nonzero_randint,
+    register_band_stats,
     smooth_noise,
     uniform,
 )
@@ -72,21 +73,22 @@ class SpectralShift(Transform):
     """
 
     def __init__(self, max_shift=5, extrapolation="linear"):
+        super().__init__()
         self.max_shift = max_shift
         self.extrapolation = extrapolation
+        self._check_params()
 
-    def _check(self):
+    def _check_params(self):
         check_scalar(self.max_shift, "max_shift", kind=Integral, min_val=0)
         if self.extrapolation not in ("linear", "edge"):
             raise ValueError(f"extrapolation must be 'linear' or 'edge', got {self.extrapolation!r}")
 
-    def apply(self, x, generator):
-        self._check()
-        shift = nonzero_randint(int(self.max_shift), (x.shape[0],), x, generator)
-        return self._transform(x, shift)
+    def make_params(self, x, generator=None):
+        """``'shift'``: the displacement of each sample in bands (int64, shape (N,))."""
+        return {"shift": nonzero_randint(int(self.max_shift), (x.shape[0],), x, generator)}
 
-    def _transform(self, x, shift):
-        """Shift sample ``n`` by ``shift[n]`` bands (int64 tensor of shape (N,))."""
+    def transform(self, x, params):
+        shift = params["shift"]
         b = x.shape[2]
         src = torch.arange(b, device=x.device)[None, :] - shift[:, None]
         idx = src.clamp(0, b - 1)
@@ -117,14 +119,21 @@ class SpectralFlip(Transform):
     """
 
     def __init__(self, p=1.0):
+        super().__init__()
         self.p = p
+        self._check_params()
 
-    def apply(self, x, generator):
+    def _check_params(self):
         check_scalar(self.p, "p", min_val=0.0, max_val=1.0)
-        flip = uniform((x.shape[0],), x, generator, cast=False) < self.p
+
+    def make_params(self, x, generator=None):
+        """``'flip'``: whether each sample is reversed (bool, shape (N,))."""
+        return {"flip": uniform((x.shape[0],), x, generator, cast=False) < self.p}
+
+    def transform(self, x, params):
         b = x.shape[2]
         bands = torch.arange(b, device=x.device)
-        order = torch.where(flip[:, None], (b - 1) - bands, bands)
+        order = torch.where(params["flip"][:, None], (b - 1) - bands, bands)
         return gather_bands(x, order)
 
 
@@ -198,6 +207,14 @@ def _check_angle(value, name, max_val=89.0):
     return check_scalar(value, name, min_val=0.0, max_val=max_val)
 
 
+def _length(values):
+    """``len(values)``, or None where it has none (then :func:`check_wavelengths` says what is wrong)."""
+    try:
+        return len(values)
+    except TypeError:
+        return None
+
+
 @register_augmentation("hapke", group="spectral")
 class HapkeScattering(Transform):
     """Change the illumination/viewing geometry with Hapke's (1981) scattering model.
@@ -242,25 +259,30 @@ class HapkeScattering(Transform):
     """
 
     def __init__(self, incidence=30.0, emission=30.0, min_angle=0.0, max_angle=60.0, band_mean=None, band_scale=None):
+        super().__init__()
         self.incidence = incidence
         self.emission = emission
         self.min_angle = min_angle
         self.max_angle = max_angle
         self.band_mean = band_mean
         self.band_scale = band_scale
+        self._check_params()
 
-    def apply(self, x, generator):
+    def _check_params(self):
         _check_angle(self.incidence, "incidence")
         _check_angle(self.emission, "emission")
         _check_angle(self.min_angle, "min_angle")
         check_scalar(self.max_angle, "max_angle", min_val=self.min_angle, max_val=89.0)
-        stats = check_band_stats(self.band_mean, self.band_scale, x.shape[2], x)
-        angles = uniform((x.shape[0], 2), x, generator, float(self.min_angle), float(self.max_angle))
-        return self._transform(x, angles[:, 0], angles[:, 1], stats)
+        register_band_stats(self, self.band_mean, self.band_scale)
 
-    def _transform(self, x, incidence, emission, stats=None):
-        """New geometry per sample: ``incidence`` and ``emission`` in degrees, shape (N,)."""
-        return blockwise(partial(self._block, stats=stats), x, incidence, emission)
+    def make_params(self, x, generator=None):
+        """``'incidence'`` and ``'emission'``: each sample's new angles in degrees (shape (N,))."""
+        angles = uniform((x.shape[0], 2), x, generator, float(self.min_angle), float(self.max_angle))
+        return {"incidence": angles[:, 0], "emission": angles[:, 1]}
+
+    def transform(self, x, params):
+        stats = band_stats_for(self, x)
+        return blockwise(partial(self._block, stats=stats), x, params["incidence"], params["emission"])
 
     def _block(self, x, incidence, emission, stats):
         n = x.shape[0]
@@ -342,35 +364,52 @@ class AtmosphericCompensation(Transform):
         band_mean=None,
         band_scale=None,
     ):
+        super().__init__()
         self.min_angle = min_angle
         self.max_angle = max_angle
         self.illumination = illumination
         self.wavelengths = wavelengths
         self.band_mean = band_mean
         self.band_scale = band_scale
+        self._check_params()
+
+    def _check_params(self):
+        _check_angle(self.min_angle, "min_angle", 90.0)
+        check_scalar(self.max_angle, "max_angle", min_val=self.min_angle, max_val=90.0)
+        register_band_stats(self, self.band_mean, self.band_scale)
+        self._illumination = resolve_illumination(self.illumination)  # reads and checks a table once
+        wl = None if self.wavelengths is None else check_wavelengths(self.wavelengths, _length(self.wavelengths))
+        self._set_spectra(wl, "cpu")
+
+    def _set_spectra(self, wavelengths, device):
+        """Direct and diffuse light at ``wavelengths`` as buffers (None: drawn up at the first batch)."""
+        if wavelengths is None:
+            sun = sky = None
+        else:
+            e_sun, e_sky = self._illumination.at(wavelengths)
+            # a tiny floor keeps fully absorbed bands (E_sun + E_sky = 0) finite
+            e_sky = e_sky + 1e-9 * float(np.max(e_sun + e_sky))
+            sun, sky = (torch.as_tensor(e, device=device) for e in (e_sun, e_sky))
+        self.register_buffer("_sun", sun, persistent=False)
+        self.register_buffer("_sky", sky, persistent=False)
 
     def spectra(self, n_bands):
         """``(E_sun, E_sky)`` at the data's band centres (float64 arrays of length ``n_bands``)."""
-        wl = check_wavelengths(self.wavelengths, n_bands)
-        return resolve_illumination(self.illumination).at(wl)
+        return self._illumination.at(check_wavelengths(self.wavelengths, n_bands))
 
-    def apply(self, x, generator):
-        _check_angle(self.min_angle, "min_angle", 90.0)
-        check_scalar(self.max_angle, "max_angle", min_val=self.min_angle, max_val=90.0)
-        stats = check_band_stats(self.band_mean, self.band_scale, x.shape[2], x)
-        angle = uniform((x.shape[0],), x, generator, float(self.min_angle), float(self.max_angle))
-        return self._transform(x, angle, stats)
+    def make_params(self, x, generator=None):
+        """``'angle'``: each sample's solar angle in degrees (shape (N,))."""
+        return {"angle": uniform((x.shape[0],), x, generator, float(self.min_angle), float(self.max_angle))}
 
-    def _transform(self, x, angle, stats=None):
-        """Solar angle per sample in degrees, shape (N,)."""
-        e_sun, e_sky = self.spectra(x.shape[2])
-        # a tiny floor keeps fully absorbed bands (E_sun + E_sky = 0) finite
-        e_sky = e_sky + 1e-9 * float(np.max(e_sun + e_sky))
-        sun = torch.as_tensor(e_sun, dtype=x.dtype, device=x.device)
-        sky = torch.as_tensor(e_sky, dtype=x.dtype, device=x.device)
-        cos = torch.cos(torch.deg2rad(angle))[:, None]  # cos(0) is exactly 1: factor exactly 1
+    def transform(self, x, params):
+        b = x.shape[2]
+        if self._sun is None or self._sun.shape[0] != b:
+            # the band centres follow the data (default_wavelengths(B)) unless given; checked against them here
+            self._set_spectra(check_wavelengths(self.wavelengths, b), x.device)
+        sun, sky = self._sun.to(x), self._sky.to(x)
+        cos = torch.cos(torch.deg2rad(params["angle"]))[:, None]  # cos(0) is exactly 1: factor exactly 1
         factor = (sun * cos + sky) / (sun + sky)
-        return apply_band_factor(x, factor[:, None, :, None, None], stats)
+        return apply_band_factor(x, factor[:, None, :, None, None], band_stats_for(self, x))
 
 
 @register_augmentation("elastic_distortion", group="spectral")
@@ -395,18 +434,22 @@ class ElasticDistortion(Transform):
     """
 
     def __init__(self, alpha=2.0, sigma=5.0):
+        super().__init__()
         self.alpha = alpha
         self.sigma = sigma
+        self._check_params()
 
-    def apply(self, x, generator):
+    def _check_params(self):
         check_scalar(self.alpha, "alpha", min_val=0.0)
         check_scalar(self.sigma, "sigma", min_val=0.0)
-        d = float(self.alpha) * smooth_noise((x.shape[0],), (x.shape[2],), float(self.sigma), x, generator)
-        return self._transform(x, d)
 
-    def _transform(self, x, displacement):
-        """Warp with ``displacement`` of shape (N, B), in bands."""
-        return blockwise(self._block, x, displacement)
+    def make_params(self, x, generator=None):
+        """``'displacement'``: each sample's warp of the band axis, in bands (shape (N, B))."""
+        return {"displacement": float(self.alpha) * smooth_noise((x.shape[0],), (x.shape[2],), float(self.sigma), x,
+                                                                 generator)}
+
+    def transform(self, x, params):
+        return blockwise(self._block, x, params["displacement"])
 
     @staticmethod
     def _block(x, displacement):
@@ -442,19 +485,28 @@ class BandErasure(Transform):
     """
 
     def __init__(self, min_fraction=0.05, max_fraction=0.25, fill=0.0):
+        super().__init__()
         self.min_fraction = min_fraction
         self.max_fraction = max_fraction
         self.fill = fill
+        self._check_params()
 
-    def apply(self, x, generator):
+    def _check_params(self):
         check_scalar(self.min_fraction, "min_fraction", min_val=0.0, max_val=1.0)
         check_scalar(self.max_fraction, "max_fraction", min_val=self.min_fraction, max_val=1.0)
         check_scalar(self.fill, "fill", kind=Real)
+
+    def make_params(self, x, generator=None):
+        """``'start'`` and ``'width'``: each sample's erased run of bands (int64, shape (N,))."""
         n, b = x.shape[0], x.shape[2]
         frac = uniform((n,), x, generator, self.min_fraction, self.max_fraction, cast=False)
         width = torch.clamp(torch.round(frac * b), min=1, max=b).long()
         start = torch.floor(uniform((n,), x, generator, cast=False) * (b - width + 1)).long()
-        bands = torch.arange(b, device=x.device)
+        return {"start": start, "width": width}
+
+    def transform(self, x, params):
+        start, width = params["start"], params["width"]
+        bands = torch.arange(x.shape[2], device=x.device)
         mask = (bands[None, :] >= start[:, None]) & (bands[None, :] < (start + width)[:, None])
         mask = mask[:, None, :, None, None].to(x.dtype)
         # x * keep + fill * erased: one pass with a per-band factor, faster on CPU than masked_fill
@@ -482,17 +534,21 @@ class BandPermutation(Transform):
     """
 
     def __init__(self, n_groups=4):
+        super().__init__()
         self.n_groups = n_groups
+        self._check_params()
 
-    def apply(self, x, generator):
+    def _check_params(self):
         check_scalar(self.n_groups, "n_groups", kind=Integral, min_val=1)
+
+    def make_params(self, x, generator=None):
+        """``'rank'``: sort key of each group per sample, a permutation of ``range(G)`` (int64, shape (N, G))."""
         n, b = x.shape[0], x.shape[2]
         g = min(int(self.n_groups), b)
-        rank = torch.argsort(uniform((n, g), x, generator), dim=1)  # a random order of the groups
-        return self._transform(x, rank)
+        return {"rank": torch.argsort(uniform((n, g), x, generator), dim=1)}  # a random order of the groups
 
-    def _transform(self, x, rank):
-        """``rank[n, j]``: sort key of group ``j`` in sample ``n`` (a permutation of range(G))."""
+    def transform(self, x, params):
+        rank = params["rank"]
         b, g = x.shape[2], rank.shape[1]
         bands = torch.arange(b, device=x.device)
         group = bands * g // b
@@ -536,22 +592,26 @@ class NeighbourMixing(Transform):
     """
 
     def __init__(self, k=5, scope="patch", min_weight=0.5, max_weight=1.0):
+        super().__init__()
         self.k = k
         self.scope = scope
         self.min_weight = min_weight
         self.max_weight = max_weight
+        self._check_params()
 
-    def apply(self, x, generator):
+    def _check_params(self):
         check_scalar(self.k, "k", kind=Integral, min_val=1)
         if self.scope not in ("patch", "batch"):
             raise ValueError(f"scope must be 'patch' or 'batch', got {self.scope!r}")
         check_scalar(self.min_weight, "min_weight", min_val=0.0, max_val=1.0)
         check_scalar(self.max_weight, "max_weight", min_val=self.min_weight, max_val=1.0)
-        lam = uniform((x.shape[0],), x, generator, float(self.min_weight), float(self.max_weight))
-        return self._transform(x, lam)
 
-    def _transform(self, x, lam):
-        """Mixing weight per sample ``lam`` (N,)."""
+    def make_params(self, x, generator=None):
+        """``'weight'``: each sample's mixing weight ``lam`` (shape (N,))."""
+        return {"weight": uniform((x.shape[0],), x, generator, float(self.min_weight), float(self.max_weight))}
+
+    def transform(self, x, params):
+        lam = params["weight"]
         if self.scope == "patch":  # samples are independent: work in cache-sized blocks
             return blockwise(self._patch_block, x, lam)
         n, b = x.shape[0], x.shape[2]
