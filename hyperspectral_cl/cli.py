@@ -233,7 +233,7 @@ def _fit(args):
     out = Path(args.out)
     try:
         save_weights(model, out)
-    except (OSError, RuntimeError) as exc:  # torch.save reports some file errors as RuntimeError
+    except OSError as exc:
         raise _CommandError(f"{out}: cannot write the model ({exc})") from None
     sidecar = {
         "format": SIDECAR_FORMAT, "target_names": points.target_names, "window": args.window,

@@ -109,6 +109,9 @@ class PatchExtractor(TransformerMixin, BaseEstimator):
     (4, 1, 30, 10, 10)
     """
 
+    #: fitted attributes every weights file of this step holds (hyperspectral_cl.persistence)
+    _fitted_state = ("n_bands_in_", "window_shape_", "mean_", "scale_")
+
     def __init__(self, patch_size=10, spectrum_norm=None, standardize=False):
         self.patch_size = patch_size
         self.spectrum_norm = spectrum_norm
@@ -234,6 +237,9 @@ class MeanSpectrum(TransformerMixin, BaseEstimator):
     :meth:`get_feature_names_out`), so ``set_output(transform="pandas")`` works,
     alone or in a :class:`~sklearn.pipeline.Pipeline`.
     """
+
+    #: fitted attributes every weights file of this step holds (hyperspectral_cl.persistence)
+    _fitted_state = ("n_bands_in_",)
 
     def __init__(self, normalize=False):
         self.normalize = normalize

@@ -2,34 +2,42 @@
 
 A pickle (``joblib.dump``, ``pickle.dump``) can run any code when it is loaded,
 so it must come from a trusted source. :func:`save_weights` writes what a fitted
-:class:`~hyperspectral_cl.ContrastivePatchRegressor`, or a Pipeline of the
-package's steps, needs to predict, as tensors and JSON; :func:`load_weights`
-reads it with ``torch.load(..., weights_only=True)``, which refuses anything but
-tensors and plain containers, and rebuilds the model from an allow-list of
-classes. It never imports a module named in the file.
+:class:`~hyperspectral_cl.ContrastivePatchRegressor`, or a Pipeline, needs to
+predict, as a safetensors file (tensors and JSON, the format the deep-learning
+ecosystem uses for safe weight files); :func:`load_weights` reads it with
+safetensors, which parses a JSON header and raw tensor bytes and nothing else,
+and rebuilds the model from an allow-list of classes. It never imports a module
+named in the file. Steps from other libraries (a ``StandardScaler``, a
+``RidgeCV``) are stored with skops.io, scikit-learn's secure format (the
+``skops`` extra), whose loader likewise rebuilds only trusted types.
 
-File format (``format_version`` 2)
+File format (``format_version`` 3)
 ----------------------------------
-One file written by :func:`torch.save`, holding a dict::
+One safetensors file: its tensors (all on the CPU) under string keys, and its
+header's ``__metadata__`` (safetensors keeps strings only)::
 
     {
         "format": "hyperspectral_cl.weights",
-        "format_version": 2,
-        "metadata": "<a JSON document, as a str>",
-        "tensors": {"<key>": torch.Tensor, ...},   # all on the CPU
+        "format_version": "3",
+        "metadata": "<a JSON document>",
         "digest": "sha256:<64 hex digits>",
     }
 
-It loads with ``torch.load(path, weights_only=True)``. The JSON document holds
+Files of ``format_version`` 1 and 2 (hyperspectral_cl 0.2, written by
+:func:`torch.save` as a dict of these entries plus ``"tensors"``) still load,
+with ``torch.load(path, weights_only=True)``. The JSON document holds
 
 * ``hyperspectral_cl_version`` (the package version that saved the file; other
   ``major.minor`` series are refused with
   :class:`~hyperspectral_cl.IncompatibleModelError`), ``torch_version``, ``kind``
   (``"estimator"`` or ``"pipeline"``), ``pipeline_params`` and ``dropped_params``;
 * ``steps``: one entry per step (one for a bare estimator) with its ``name``,
-  ``class`` (``"module.QualifiedName"``), constructor ``params``, ``fitted``
-  attributes and, for a regressor, ``module_state``: the tensor keys of the
-  network's ``state_dict`` in order.
+  ``class`` (``"module.QualifiedName"``), constructor ``params`` (its
+  ``get_params(deep=False)``), ``fitted`` attributes (for the regressor, those
+  its ``_fitted_state`` names) and, for a regressor, ``module_state``: the
+  tensor keys of the network's ``state_dict`` in order. A step from another
+  library holds ``name``, ``class`` and ``skops``: the key of a uint8 tensor
+  with the bytes of ``skops.io.dumps(step)``.
 
 Values are encoded as JSON where they are plain (``None``, bools, numbers,
 strings, lists and dicts of them); otherwise as ``{"__tuple__": [...]}``,
@@ -45,7 +53,10 @@ optimisers, ``torch.utils.data.DataLoader``, ``skorch.dataset.Dataset``, the
 package's registered backbones, contrastive losses and augmentations, and its
 steps (``PatchExtractor``, ``MeanSpectrum``, ``ContrastivePatchRegressor``);
 pass others you trust (a custom backbone, a subclass of the regressor) as
-``load_weights(..., allow=[cls])``.
+``load_weights(..., allow=[cls])``. Steps from other libraries are rebuilt by
+``skops.io.loads`` with its default trusted types (scikit-learn's estimators,
+numpy and scipy data) and the allow-list's classes; any other type they hold is
+refused with a ``TypeError`` naming it.
 
 **What is not stored.** The optimiser's state and the training history: a
 loaded model predicts exactly as the saved one and can be trained further
@@ -81,8 +92,9 @@ The digest is not a signature: whoever can write the file can recompute it. So
 parts agree with each other, and refuses a file whose metadata was edited into
 a different model where an edit leaves a trace:
 
-* the saved dict, the metadata and each step entry have exactly the expected
-  entries, of the expected types; every stored tensor is referred to;
+* the header's metadata (the saved dict, for older files), the JSON metadata
+  and each step entry have exactly the expected entries, of the expected
+  types; every stored tensor is referred to;
 * every fitted attribute has the type and shape the step's recorded sizes
   imply: ``y_mean_``, ``y_scale_`` and ``blend_`` one finite value per target
   (``n_targets_``), ``y_scale_`` positive, ``n_targets_`` 1 when ``y_ndim_`` is 1,
@@ -108,15 +120,19 @@ Every damaged or contradictory file raises :class:`WeightsFileError` (a
 ``ValueError``) naming the file and what is wrong. Other errors are reserved
 for other causes: ``IncompatibleModelError`` for another package series or a
 newer format, ``TypeError`` for a class outside the allow-list (see above),
-``OSError`` when the file cannot be opened.
+``OSError`` when the file cannot be opened, ``ImportError`` when a step from
+another library needs skops and it is not installed.
 
-**Older files.** Files of ``format_version`` 1 (hyperspectral_cl 0.2.0 before
-the digest) hold no ``digest`` entry: they load after the same consistency
-checks, with a ``UserWarning`` saying that damage to them cannot be detected;
-saving the model again writes a file with a digest.
+**Older files.** Files of ``format_version`` 2 (``torch.save`` files with a
+digest) load as they did. Files of ``format_version`` 1 (hyperspectral_cl 0.2.0
+before the digest) hold no ``digest`` entry: they load after the same
+consistency checks, with a ``UserWarning`` saying that damage to them cannot be
+detected; saving the model again writes a safetensors file with a digest.
 """
 
 import hashlib
+import inspect
+import io
 import json
 import math
 import os
@@ -126,10 +142,12 @@ from contextlib import nullcontext
 from itertools import pairwise
 
 import numpy as np
+import safetensors.torch
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
 from skorch.dataset import Dataset
 from skorch.exceptions import DeviceWarning
 from skorch.utils import get_map_location
@@ -149,13 +167,16 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "WeightsFileError", "load_weights", "save
 
 #: Value of the file's ``"format"`` entry.
 FORMAT = "hyperspectral_cl.weights"
-#: Version of the layout written by :func:`save_weights` (2: with a ``digest``; 1 still loads).
-FORMAT_VERSION = 2
+#: Version of the layout written by :func:`save_weights` (3: a safetensors file; 2 and 1, written by
+#: ``torch.save`` with and without a ``digest``, still load).
+FORMAT_VERSION = 3
 
-#: Entries of the saved dict, per format version.
+#: Entries of the saved dict (versions 1 and 2) or of the safetensors header's metadata (3, without
+#: ``tensors``: those are the file's tensors), per format version.
 _PAYLOAD_KEYS = {
     1: ("format", "format_version", "metadata", "tensors"),
     2: ("format", "format_version", "metadata", "tensors", "digest"),
+    3: ("format", "format_version", "metadata", "digest"),
 }
 #: Entries of the JSON metadata and their types.
 _METADATA_TYPES = {
@@ -165,25 +186,6 @@ _METADATA_TYPES = {
     "pipeline_params": (dict, type(None)),
     "steps": list,
     "dropped_params": list,
-}
-
-#: Fitted attributes a regressor needs to predict (besides its network's weights).
-_REGRESSOR_FITTED = ("n_bands_in_", "patch_size_", "n_targets_", "y_ndim_", "y_mean_", "y_scale_", "radius_", "blend_")
-
-#: Regressor parameters that only shape training: when they cannot be stored they are dropped (with a warning).
-_TRAINING_ONLY = {
-    "augment", "alpha", "radius", "positive_fraction", "temperature", "contrastive", "random_state", "criterion",
-    "optimizer", "lr", "max_epochs", "train_split", "callbacks", "iterator_train", "warm_start", "verbose",
-    "use_caching", "torch_load_kwargs",
-}
-_TRAINING_ONLY_PREFIXES = ("optimizer__", "criterion__", "callbacks__", "iterator_train__")
-#: Parameters added by skorch.hf.AccelerateMixin; such a model is saved as a plain ContrastivePatchRegressor.
-_ACCELERATE_PARAMS = ("accelerator", "unwrap_after_train", "callbacks__print_log__sink")
-
-#: Fitted attributes every file of a transformer step holds (subclasses may add more).
-_TRANSFORMER_FITTED = {
-    PatchExtractor: ("n_bands_in_", "window_shape_", "mean_", "scale_"),
-    MeanSpectrum: ("n_bands_in_",),
 }
 
 _STEP_CLASSES = (PatchExtractor, MeanSpectrum, ContrastivePatchRegressor)
@@ -277,11 +279,23 @@ def _encode(value, tensors, key):
 
 
 def _is_training_only(step, name):
-    if isinstance(step, Pipeline):  # memory, verbose, transform_input: none changes predictions
+    if isinstance(step, Pipeline) or step is Pipeline:  # memory, verbose, transform_input: none changes predictions
         return True
-    if isinstance(step, ContrastivePatchRegressor):
-        return name in _TRAINING_ONLY or name.startswith(_TRAINING_ONLY_PREFIXES)
+    cls = step if isinstance(step, type) else type(step)
+    if issubclass(cls, ContrastivePatchRegressor):  # the estimator says which of its parameters these are
+        return name in cls._training_only or name.startswith(cls._training_only_prefixes)
     return False
+
+
+def _mixin_params(cls):
+    """Constructor parameters a subclass adds to ContrastivePatchRegressor's (skorch.hf.AccelerateMixin's)."""
+    own = set(inspect.signature(ContrastivePatchRegressor.__init__).parameters)
+    added = set()
+    for klass in cls.__mro__[: cls.__mro__.index(ContrastivePatchRegressor)]:
+        if "__init__" in vars(klass):
+            added.update(name for name, p in inspect.signature(klass.__init__).parameters.items()
+                         if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+    return added - own
 
 
 def _encode_params(step, params, tensors, prefix, dropped, where):
@@ -304,27 +318,54 @@ def _encode_params(step, params, tensors, prefix, dropped, where):
     return out
 
 
+def _skops_io(where):
+    """skops.io, imported on first use (an optional dependency: only other libraries' steps need it)."""
+    try:
+        import skops.io
+    except ImportError:
+        raise ImportError(
+            f"{where} is not one of hyperspectral_cl's steps: weights files store such scikit-learn steps with "
+            'skops, which is not installed. Install it with: pip install "hyperspectral-cl[skops]"'
+        ) from None
+    return skops.io
+
+
+def _encode_foreign_step(step, prefix, name, tensors, where):
+    """Another library's step (a StandardScaler, a RidgeCV...), stored with skops.io as one uint8 tensor."""
+    sio = _skops_io(where)
+    try:
+        check_is_fitted(step)
+    except TypeError:  # not an estimator scikit-learn knows how to check: skops says whether it can store it
+        pass
+    except NotFittedError:
+        raise NotFittedError(f"{where} is not fitted: call fit before save_weights") from None
+    try:
+        data = sio.dumps(step)
+    except Exception as exc:
+        raise TypeError(f"save_weights cannot store {where}, a {type(step).__name__}, with skops ({exc})") from None
+    tensors[f"{prefix}.skops"] = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    return {"name": name, "class": _path(type(step)), "skops": f"{prefix}.skops"}
+
+
 def _encode_step(step, index, name, tensors, dropped):
     where = f"step {name!r}" if name is not None else type(step).__name__
-    if not isinstance(step, _STEP_CLASSES):
-        raise TypeError(
-            f"save_weights stores ContrastivePatchRegressor, PatchExtractor and MeanSpectrum (alone or in a "
-            f"Pipeline); {where} is a {type(step).__name__}. Save such a model with joblib instead (a pickle: "
-            "load only files you trust)."
-        )
     prefix = f"steps.{index}"
+    if not isinstance(step, _STEP_CLASSES):
+        if not isinstance(step, BaseEstimator):
+            raise TypeError(f"save_weights stores scikit-learn estimators; {where} is a {type(step).__name__}")
+        return _encode_foreign_step(step, prefix, name, tensors, where)
     cls, params = type(step), step.get_params(deep=False)
     if isinstance(step, ContrastivePatchRegressor) and "accelerator" in params:
         # skorch.hf.AccelerateMixin: the weights are a plain regressor's; the accelerator only drives training
-        cls = ContrastivePatchRegressor
-        dropped.extend(f"{where}: {k} (saved as a ContrastivePatchRegressor)" for k in _ACCELERATE_PARAMS if k in params)
-        params = {k: v for k, v in params.items() if k not in _ACCELERATE_PARAMS}
+        cls, added = ContrastivePatchRegressor, _mixin_params(type(step))
+        dropped.extend(f"{where}: {k} (saved as a ContrastivePatchRegressor)" for k in sorted(added) if k in params)
+        params = {k: v for k, v in params.items() if k not in added}
     entry = {"name": name, "class": _path(cls)}
     entry["params"] = _encode_params(step, params, tensors, f"{prefix}.params", dropped, where)
     if isinstance(step, ContrastivePatchRegressor):
-        if not getattr(step, "initialized_", False) or not all(hasattr(step, a) for a in _REGRESSOR_FITTED):
+        if not getattr(step, "initialized_", False) or not all(hasattr(step, a) for a in cls._fitted_state):
             raise NotFittedError(f"{where} is not fitted: call fit before save_weights")
-        names = list(_REGRESSOR_FITTED)
+        names = list(cls._fitted_state)
         entry["module_state"] = []
         for k, v in step.module_.state_dict().items():
             tkey = f"{prefix}.module.{k}"
@@ -370,10 +411,11 @@ def save_weights(estimator, path):
     Parameters
     ----------
     estimator : ContrastivePatchRegressor, PatchExtractor, MeanSpectrum or Pipeline
-        A fitted estimator, or a fitted Pipeline whose steps are the package's
-        (``'passthrough'`` steps are kept).
+        A fitted estimator, or a fitted Pipeline (``'passthrough'`` steps are
+        kept; steps from other libraries, such as scikit-learn's own, are
+        stored with skops, the ``skops`` extra).
     path : str, os.PathLike or binary file object
-        Where to write (``torch.save``'s ``f``). The ``.pt`` suffix is customary.
+        Where to write. The ``.safetensors`` suffix is customary (``.pt`` works too).
 
     Returns
     -------
@@ -383,8 +425,10 @@ def save_weights(estimator, path):
     Raises
     ------
     TypeError
-        For a step that is not one of the package's, or a parameter that changes
-        predictions and cannot be stored as data.
+        For a step skops cannot store, or a parameter that changes predictions
+        and cannot be stored as data.
+    ImportError
+        For a step from another library when skops is not installed.
     sklearn.exceptions.NotFittedError
         For an unfitted estimator or step.
 
@@ -433,14 +477,16 @@ def save_weights(estimator, path):
         "dropped_params": dropped,
     }
     text = json.dumps(metadata)
-    payload = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "metadata": text,
-        "tensors": tensors,
-        "digest": _digest(text, tensors),
-    }
-    torch.save(payload, path)
+    header = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "metadata": text, "digest": _digest(text, tensors)}
+    try:
+        data = safetensors.torch.save(tensors, metadata=header)
+    except Exception as exc:  # a dtype safetensors has no code for (complex numbers)
+        raise TypeError(f"save_weights cannot store these tensors as safetensors ({exc})") from None
+    if isinstance(path, (str, os.PathLike)):
+        with open(path, "wb") as f:
+            f.write(data)
+    else:
+        path.write(data)
     return metadata
 
 
@@ -756,9 +802,41 @@ def _load_module_state(step, module_state, tensors, where):
                        f"are {blend}")
 
 
+def _build_foreign_step(entry, tensors, allowed, where):
+    """A step stored with skops: rebuilt by skops.io, trusting its defaults and what ``allow`` names."""
+    _check_entries(entry, ("name", "class", "skops"), f"the entry of {where}")
+    key = entry["skops"]
+    if not isinstance(key, str) or key not in tensors:
+        raise _Invalid(f"{where} refers to tensor {_short(key)}, which the file does not hold")
+    tensor = tensors[key]
+    if tensor.dtype != torch.uint8 or tensor.ndim != 1:
+        raise _Invalid(f"the skops data of {where} must be a 1-D uint8 tensor, got {tensor.dtype} {tuple(tensor.shape)}")
+    sio = _skops_io(where)
+    data = tensor.numpy().tobytes()
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+    except Exception as exc:
+        raise _Invalid(f"skops cannot read the data of {where} ({type(exc).__name__}: {exc})") from None
+    refused = [t for t in untrusted if t not in allowed]
+    if refused:
+        raise TypeError(
+            f"{where} holds types outside skops' trusted defaults and the allow-list: {_names(refused)}. If you "
+            "trust the file and these classes, pass them as load_weights(..., allow=[...])"
+        )
+    try:
+        step = sio.loads(data, trusted=list(untrusted))
+    except Exception as exc:
+        raise _Invalid(f"skops cannot rebuild {where} ({type(exc).__name__}: {exc})") from None
+    if _path(type(step)) != entry["class"]:
+        raise _Invalid(f"{where} is recorded as {entry['class']!r} but its skops data holds a {_path(type(step))}")
+    return step
+
+
 def _build_step(entry, tensors, allowed, device, dropped, pipeline):
     name = entry.get("name") if isinstance(entry, dict) else None
     where = f"step {name!r}" if pipeline else "the estimator"
+    if isinstance(entry, dict) and "skops" in entry:
+        return _build_foreign_step(entry, tensors, allowed, where)
     _check_entries(entry, ("name", "class", "params", "fitted"), f"the entry of {where}", optional=("module_state",))
     if not isinstance(entry["class"], str):
         raise _Invalid(f"the class of {where} must be a str, got {_short(entry['class'])}")
@@ -777,7 +855,7 @@ def _build_step(entry, tensors, allowed, device, dropped, pipeline):
         try:
             params[pname] = _decode(encoded, tensors, allowed, f"parameter {pname!r} of {where}")
         except _Refused:
-            if not (is_regressor and (pname in _TRAINING_ONLY or pname.startswith(_TRAINING_ONLY_PREFIXES))):
+            if not _is_training_only(cls, pname):
                 raise
             dropped.append(f"{where}: {pname}")
     try:
@@ -788,13 +866,13 @@ def _build_step(entry, tensors, allowed, device, dropped, pipeline):
         raise _Invalid(f"the parameters of {where} do not build a {cls.__name__} ({type(exc).__name__}: {exc})") from None
 
     fitted = entry["fitted"]
-    required = _REGRESSOR_FITTED if is_regressor else next(v for k, v in _TRANSFORMER_FITTED.items() if issubclass(cls, k))
+    required = cls._fitted_state
     missing = [attr for attr in required if attr not in fitted]
     if missing:
         raise _Invalid(f"{where} lacks fitted attribute(s) {_names(missing)}")
     for attr, encoded in fitted.items():
         # only data, and only under fitted-attribute names: a file cannot replace a method
-        expected = attr in _REGRESSOR_FITTED if is_regressor else _FITTED_NAME.fullmatch(attr) is not None
+        expected = attr in required if is_regressor else _FITTED_NAME.fullmatch(attr) is not None
         if not expected or hasattr(type(step), attr):
             raise _Invalid(f"{attr!r} is not a fitted attribute of {where}")
         setattr(step, attr, _decode(encoded, tensors, None, f"fitted attribute {attr!r} of {where}"))
@@ -848,24 +926,64 @@ def _load_failure(exc):
     return f"{type(exc).__name__}: {reason}"
 
 
+def _is_safetensors(data):
+    """Whether ``data`` starts as a safetensors file does: an 8-byte header length, then a JSON object."""
+    if len(data) < 9:
+        return False
+    size = int.from_bytes(data[:8], "little")
+    return 2 <= size <= len(data) - 8 and data[8:9] == b"{"
+
+
+def _read_safetensors(data, label):
+    """The payload of a format-3 file: its header's metadata, with the file's tensors as ``'tensors'``."""
+    try:
+        tensors = safetensors.torch.load(data)
+        # the header is plain JSON, already parsed and checked by safetensors above
+        header = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])
+    except Exception as exc:
+        raise WeightsFileError(
+            f"cannot read weights file {label}: it starts like a safetensors file but safetensors cannot read it "
+            f"({type(exc).__name__}: {exc}); the file is truncated or damaged"
+        ) from None
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise WeightsFileError(
+            f"not a weights file: {label} is a safetensors file, but not one written by "
+            f"hyperspectral_cl.save_weights (its metadata has no 'format': {FORMAT!r})"
+        )
+    version = metadata.get("format_version")
+    # safetensors metadata holds strings only: the version is written as one
+    if isinstance(version, str) and version.isascii() and version.isdigit():
+        version = int(version)
+        if version < 3:
+            raise _Invalid(f"a safetensors weights file has format_version 3 or later, got {version}")
+    return {**metadata, "format_version": version, "tensors": tensors}
+
+
 def _read_payload(path, label):
-    """The dict in the file, its metadata parsed, after the digest check; the file's format version."""
+    """The file's payload, its metadata parsed, after the digest check; the file's format version."""
     # OSError from open (a missing file, no permission) is not damage: it propagates as it is
     opened = open(path, "rb") if isinstance(path, (str, os.PathLike)) else nullcontext(path)
     with opened as f:
+        data = f.read()
+    if _is_safetensors(data):
+        payload = _read_safetensors(data, label)
+    else:  # format versions 1 and 2: a torch.save file
         try:
             with warnings.catch_warnings():  # torch's note on the pickle protocol of files it did not write
                 warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
                 # always to the CPU: the tensors were written there, and the digest is computed there
-                payload = torch.load(f, weights_only=True, map_location="cpu")
+                payload = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
         except Exception as exc:
             # weights_only refuses pickled objects: a joblib/pickle file or a foreign checkpoint lands here
             raise WeightsFileError(
-                f"cannot read weights file {label}: torch.load(weights_only=True) failed ({_load_failure(exc)}). "
-                "The file is truncated or damaged, or it is not a weights file written by "
-                "hyperspectral_cl.save_weights (a joblib or pickle file loads with joblib.load, only from a "
-                "source you trust)."
+                f"cannot read weights file {label}: it is neither a safetensors file nor one torch.load"
+                f"(weights_only=True) can read ({_load_failure(exc)}). The file is truncated or damaged, or it is "
+                "not a weights file written by hyperspectral_cl.save_weights (a joblib or pickle file loads with "
+                "joblib.load, only from a source you trust)."
             ) from exc
+        if isinstance(payload, dict) and payload.get("format_version") == 3:
+            raise _Invalid("it is a torch.save file claiming format_version 3, which is written as safetensors")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         what = f"a dict with keys {_names(payload)}" if isinstance(payload, dict) else f"a {type(payload).__name__}"
         raise WeightsFileError(
@@ -880,7 +998,11 @@ def _read_payload(path, label):
             f"weights file {label} has format version {version}; hyperspectral_cl {__version__} reads versions "
             f"up to {FORMAT_VERSION}. Install the version of hyperspectral-cl that wrote it."
         )
-    _check_entries(payload, _PAYLOAD_KEYS[version], "the saved dict")
+    if version == 3:
+        _check_entries({k: v for k, v in payload.items() if k != "tensors"}, _PAYLOAD_KEYS[3],
+                       "the safetensors metadata")
+    else:
+        _check_entries(payload, _PAYLOAD_KEYS[version], "the saved dict")
     text, tensors = payload["metadata"], payload["tensors"]
     if not isinstance(text, str):
         raise _Invalid(f"its 'metadata' entry must be a JSON str, got {type(text).__name__}")
@@ -943,9 +1065,9 @@ def _check_metadata(metadata, label):
 def load_weights(path, device=None, *, allow=()):
     """Rebuild a model saved by :func:`save_weights`, ready to predict.
 
-    The file is read with ``torch.load(path, weights_only=True,
-    map_location='cpu')``: only tensors and plain data are unpickled, and no
-    module named in the file is imported. Before anything is built, the
+    The file is read with safetensors (files of ``format_version`` 1 and 2 with
+    ``torch.load(path, weights_only=True, map_location='cpu')``): only tensors
+    and plain data are read, and no module named in the file is imported. Before anything is built, the
     file's SHA-256 digest is checked and its parts are checked against each
     other (see the module documentation, "Integrity and consistency").
 
@@ -972,7 +1094,7 @@ def load_weights(path, device=None, *, allow=()):
     ------
     WeightsFileError
         When the file is not a hyperspectral_cl weights file, is damaged (its
-        bytes do not match its digest, ``torch.load`` cannot read it) or its
+        bytes do not match its digest, it cannot be read) or its
         parts contradict each other. A ``ValueError``; the message names the
         file and what is wrong.
     hyperspectral_cl.IncompatibleModelError
@@ -1027,6 +1149,7 @@ def load_weights(path, device=None, *, allow=()):
         else:
             model = steps[0][1]
         used = _tensor_refs([metadata["steps"], metadata["pipeline_params"]], set())
+        used.update(entry["skops"] for entry in metadata["steps"] if "skops" in entry)
         used.update(tkey for entry in metadata["steps"] for _, tkey in entry.get("module_state", ()))
         unused = set(tensors) - used
         if unused:

@@ -18,9 +18,13 @@ import numpy as np
 import pytest
 import torch
 from conftest import tiny_net_params
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import GradientNormClipping
 from skorch.exceptions import DeviceWarning
 
@@ -107,20 +111,54 @@ class MeanBackbone(Backbone):
         return x.mean(dim=(1, 3, 4))
 
 
+def read_raw(path):
+    """A weights file's payload, read with its format's own reader: safetensors (format 3), torch.load (1, 2)."""
+    try:
+        with safe_open(path, framework="pt") as f:
+            payload = {**f.metadata(), "tensors": {k: f.get_tensor(k).clone() for k in f.keys()}}  # no view of the file
+    except SafetensorError:
+        return torch.load(path, weights_only=True)
+    if payload["format_version"].isdigit():
+        payload["format_version"] = int(payload["format_version"])
+    return payload
+
+
+def is_safetensors(path):
+    try:
+        with safe_open(path, framework="pt"):
+            return True
+    except SafetensorError:
+        return False
+
+
+def write_raw(payload, path, *, as_safetensors=True):
+    """Write a payload as safetensors (format 3's layout) or with torch.save (that of formats 1 and 2)."""
+    if not as_safetensors:
+        torch.save(payload, path)
+    else:  # safetensors metadata holds strings only
+        header = {k: v if isinstance(v, str) else json.dumps(v) for k, v in payload.items() if k != "tensors"}
+        save_file(payload["tensors"], path, metadata=header)
+
+
+def reseal(payload):
+    payload["digest"] = _digest(payload["metadata"], payload["tensors"], payload["format_version"])
+
+
 def rewrite(path, *, reseal=True, **changes):
     """Load a weights file, change entries of its metadata and write it back.
 
     ``reseal``: recompute the digest, as someone editing the file on purpose would; the file then
     passes the integrity check and what is tested is load_weights' consistency checks.
     """
-    payload = torch.load(path, weights_only=True)
+    as_safetensors = is_safetensors(path)
+    payload = read_raw(path)
     metadata = json.loads(payload["metadata"])
     metadata.update(changes.pop("metadata", {}))
     payload.update(changes)
     payload["metadata"] = json.dumps(metadata)
     if reseal:
-        payload["digest"] = _digest(payload["metadata"], payload["tensors"], payload["format_version"])
-    torch.save(payload, path)
+        globals()["reseal"](payload)
+    write_raw(payload, path, as_safetensors=as_safetensors)
 
 
 def test_weights_round_trip_of_a_pipeline_predicts_identically(fitted, windows, tmp_path):
@@ -151,11 +189,13 @@ def test_weights_round_trip_of_a_bare_regressor_predicts_identically_and_trains_
     assert len(loaded.history_) == 1
 
 
-def test_the_file_is_tensors_and_json_readable_with_weights_only(fitted, tmp_path):
-    path = tmp_path / "model.pt"
+def test_the_file_is_safetensors_with_json_metadata(fitted, tmp_path):
+    path = tmp_path / "model.safetensors"
     returned = save_weights(fitted, path)
-    payload = torch.load(path, weights_only=True, map_location="cpu")
-    assert payload["format"] == FORMAT and payload["format_version"] == FORMAT_VERSION
+    with safe_open(path, framework="pt") as f:  # safetensors' own reader: no pickle anywhere
+        payload = {**f.metadata(), "tensors": {k: f.get_tensor(k).clone() for k in f.keys()}}  # no view of the file
+    assert set(payload) == {"format", "format_version", "metadata", "digest", "tensors"}
+    assert payload["format"] == FORMAT and payload["format_version"] == str(FORMAT_VERSION) == "3"
     metadata = json.loads(payload["metadata"])
     assert metadata == json.loads(json.dumps(returned))
     assert metadata["hyperspectral_cl_version"] == hyperspectral_cl.__version__ and metadata["kind"] == "pipeline"
@@ -170,6 +210,23 @@ def test_the_file_is_tensors_and_json_readable_with_weights_only(fitted, tmp_pat
         assert torch.equal(payload["tensors"][tensor_key], state[key])
 
 
+#: what fit leaves on a regressor that predicting does not read (skorch's components and bookkeeping, the
+#: training split), or that load_weights rebuilds (module_ from the stored weights)
+NOT_STORED = {"module_", "optimizer_", "criterion_", "contrastive_", "augment_", "callbacks_", "history_",
+              "initialized_", "prefixes_", "cuda_dependent_attributes_", "init_context_", "virtual_params_",
+              "grad_scaler_", "training_indices_", "validation_indices_"}
+
+
+@pytest.mark.parametrize("fit_kwargs", [{}, {"groups": "coords"}], ids=["random-holdout", "spatial-holdout"])
+def test_every_fitted_attribute_is_stored_or_known_not_to_matter(scene, fit_kwargs):
+    """The file stores ContrastivePatchRegressor._fitted_state: a new fitted attribute must be classified."""
+    X, y, coords = scene.windows(5)
+    net = ContrastivePatchRegressor("li", **tiny_net_params(max_epochs=1))
+    net.fit(PatchExtractor(5).fit_transform(X), y, **{k: coords for k in fit_kwargs})
+    public = {k for k in vars(net) if k.endswith("_") and not k.startswith("_")}
+    assert public - NOT_STORED == set(ContrastivePatchRegressor._fitted_state)
+
+
 def test_a_gpu_saved_file_loads_on_the_cpu(fitted, windows, tmp_path):
     """Simulated: the file records device 'cuda' (tensors are always written on the CPU)."""
     X, _ = windows
@@ -177,7 +234,7 @@ def test_a_gpu_saved_file_loads_on_the_cpu(fitted, windows, tmp_path):
     on_gpu[-1].device = "cuda"
     path = tmp_path / "model.pt"
     assert save_weights(on_gpu, path)["steps"][1]["params"]["device"] == "cuda"
-    assert torch.load(path, weights_only=True, map_location="cpu")["tensors"]
+    assert read_raw(path)["tensors"]
     loaded = load_weights(path, device="cpu")
     assert loaded[-1].device == "cpu" and next(loaded[-1].module_.parameters()).device.type == "cpu"
     np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
@@ -271,10 +328,59 @@ def test_a_pickle_is_not_a_weights_file(fitted, tmp_path):
         load_weights(tmp_path / "other.pt")
 
 
+class Doubler(TransformerMixin, BaseEstimator):
+    """A scikit-learn step from outside scikit-learn (skops does not trust it by default)."""
+
+    def fit(self, X, y=None):
+        self.factor_ = 2.0
+        return self
+
+    def transform(self, X):
+        return X * self.factor_
+
+
+def test_other_scikit_learn_steps_are_stored_with_skops_and_rebuilt(fitted, windows, tmp_path):
+    X, y = windows
+    model = make_pipeline(MeanSpectrum(), StandardScaler(), RidgeCV(alphas=(0.1, 1.0))).fit(X, y)
+    path = tmp_path / "m.safetensors"
+    entry = save_weights(model, path)["steps"][1]
+    assert entry == {"name": "standardscaler", "class": "sklearn.preprocessing._data.StandardScaler",
+                     "skops": "steps.1.skops"}
+    loaded = load_weights(path)
+    assert [type(s) for _, s in loaded.steps] == [MeanSpectrum, StandardScaler, RidgeCV]
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_array_equal(loaded[1].mean_, model[1].mean_)
+    # beside the package's own steps, with the digest covering the skops bytes too
+    mixed = Pipeline([("patches", fitted[0]), ("scale", "passthrough"), ("net", fitted[-1])])
+    save_weights(mixed, path)
+    np.testing.assert_array_equal(load_weights(path).predict(X), fitted.predict(X))
+
+
+def test_a_foreign_step_of_an_untrusted_class_loads_only_when_allowed(windows, tmp_path):
+    X, y = windows
+    model = make_pipeline(MeanSpectrum(), Doubler(), Ridge()).fit(X, y)
+    path = tmp_path / "m.safetensors"
+    save_weights(model, path)
+    with pytest.raises(TypeError, match=r"step 'doubler' holds types outside skops' trusted defaults and the "
+                                        r"allow-list: 'test_persistence.Doubler'"):
+        load_weights(path)
+    np.testing.assert_array_equal(load_weights(path, allow=[Doubler]).predict(X), model.predict(X))
+
+
+def test_a_foreign_step_needs_skops_and_says_how_to_install_it(windows, tmp_path, monkeypatch):
+    X, y = windows
+    model = make_pipeline(MeanSpectrum(), Ridge()).fit(X, y)
+    monkeypatch.setitem(sys.modules, "skops.io", None)  # as if skops were not installed
+    monkeypatch.setitem(sys.modules, "skops", None)
+    with pytest.raises(ImportError, match=r"step 'ridge' is not one of hyperspectral_cl's steps.*"
+                                          r'pip install "hyperspectral-cl\[skops\]"'):
+        save_weights(model, tmp_path / "m.pt")
+
+
 def test_what_cannot_be_saved_is_refused_by_name(windows, tmp_path):
     X, y = windows
-    with pytest.raises(TypeError, match="step 'ridge' is a Ridge"):
-        save_weights(make_pipeline(MeanSpectrum(), Ridge()).fit(X, y), tmp_path / "m.pt")
+    with pytest.raises(NotFittedError, match="step 'ridge' is not fitted"):
+        save_weights(Pipeline([("mean", MeanSpectrum().fit(X)), ("ridge", Ridge())]), tmp_path / "m.pt")
     with pytest.raises(NotFittedError, match="step 'patchextractor' is not fitted"):
         save_weights(make_pipeline(PatchExtractor(5), ContrastivePatchRegressor()), tmp_path / "m.pt")
     with pytest.raises(NotFittedError, match="ContrastivePatchRegressor is not fitted"):
@@ -291,7 +397,8 @@ NET = "steps.1"  # tensor keys of the pipeline's regressor, step 'contrastivepat
 
 def tamper(path, edit_metadata=None, edit_payload=None, *, reseal=True):
     """Edit a saved file's metadata (a dict) and/or payload; ``reseal`` recomputes the digest, as a deliberate edit would."""
-    payload = torch.load(path, weights_only=True)
+    as_safetensors = is_safetensors(path)
+    payload = read_raw(path)
     if edit_metadata is not None:
         metadata = json.loads(payload["metadata"])
         edit_metadata(metadata)
@@ -299,8 +406,8 @@ def tamper(path, edit_metadata=None, edit_payload=None, *, reseal=True):
     if edit_payload is not None:
         edit_payload(payload)
     if reseal:
-        payload["digest"] = _digest(payload["metadata"], payload["tensors"], payload["format_version"])
-    torch.save(payload, path)
+        globals()["reseal"](payload)
+    write_raw(payload, path, as_safetensors=as_safetensors)
 
 
 def on_metadata(edit, reseal=True):
@@ -309,6 +416,19 @@ def on_metadata(edit, reseal=True):
 
 def on_payload(edit, reseal=True):
     return lambda path: tamper(path, edit_payload=edit, reseal=reseal)
+
+
+def on_format_2(edit):
+    """Rewrite the file as format 2 (torch.save, as save_weights wrote before safetensors), then edit its dict."""
+
+    def damage(path):
+        payload = read_raw(path)
+        payload["format_version"] = 2
+        reseal(payload)
+        edit(payload)
+        write_raw(payload, path, as_safetensors=False)
+
+    return damage
 
 
 def on_bytes(edit):
@@ -323,13 +443,13 @@ def test_one_flipped_bit_in_a_stored_weight_is_refused(fitted, windows, tmp_path
     path = tmp_path / "m.pt"
     save_weights(fitted, path)
     key = f"{NET}.module.skip_weight"  # the ridge map: part of every prediction
-    stored = torch.load(path, weights_only=True)["tensors"][key]
+    stored = read_raw(path)["tensors"][key]
     offset = path.read_bytes().find(stored.numpy().tobytes())
     assert offset > 0
     data = bytearray(path.read_bytes())
     data[offset + 3] ^= 0x40  # the top exponent bit of the first float32 (little-endian)
     path.write_bytes(bytes(data))
-    damaged = torch.load(path, weights_only=True)["tensors"][key]  # torch reads it without complaint
+    damaged = read_raw(path)["tensors"][key]  # safetensors reads it without complaint
     assert damaged.flatten()[0] != stored.flatten()[0] and torch.equal(damaged.flatten()[1:], stored.flatten()[1:])
     with pytest.raises(WeightsFileError, match=rf"^damaged weights file {re.escape(repr(str(path)))}: its contents "
                                                "do not match the SHA-256 digest recorded by save_weights"):
@@ -345,10 +465,12 @@ def test_edited_metadata_is_refused_by_the_digest(fitted, tmp_path):
     path = tmp_path / "m.pt"
     save_weights(fitted, path)
     data = path.read_bytes()
-    # the regressor's spectrum_norm, edited in place: no shape changes, so only the digest can tell
-    at = data.rfind(b'"spectrum_norm": null')
-    path.write_bytes(data[:at] + b'"spectrum_norm": "l2"' + data[at + 21:])
-    assert json.loads(torch.load(path, weights_only=True)["metadata"])["steps"][1]["params"]["spectrum_norm"] == "l2"
+    # the regressor's spectrum_norm, edited in place (JSON inside the header's JSON, so its quotes are escaped):
+    # the same length, no shape changes, so only the digest can tell
+    old, new = b'\\"spectrum_norm\\": null', b'\\"spectrum_norm\\": true'
+    at = data.rfind(old)
+    path.write_bytes(data[:at] + new + data[at + len(old):])
+    assert json.loads(read_raw(path)["metadata"])["steps"][1]["params"]["spectrum_norm"] is True
     with pytest.raises(WeightsFileError, match="its contents do not match the SHA-256 digest"):
         load_weights(path)
     save_weights(fitted, path)
@@ -410,13 +532,21 @@ DAMAGES = [
     pytest.param(lambda path: torch.save([1, 2], path), "not a weights file", id="a-list"),
     pytest.param(on_metadata(lambda m: m.update(torch_version="0.0"), reseal=False), "SHA-256 digest", id="not-resealed"),
     pytest.param(on_payload(lambda p: p.pop("digest"), reseal=False), "has no 'digest' entry", id="no-digest"),
-    pytest.param(on_payload(lambda p: p.pop("tensors"), reseal=False), "has no 'tensors' entry", id="no-tensors"),
+    pytest.param(on_format_2(lambda p: p.pop("tensors")), "has no 'tensors' entry", id="no-tensors"),
     pytest.param(on_payload(lambda p: p.update(comment="hi")), "unexpected entries 'comment'", id="extra-entry"),
-    pytest.param(on_payload(lambda p: p.update(format_version="2")), "'format_version' must be a positive int",
+    pytest.param(on_payload(lambda p: p.update(format_version="three")), "'format_version' must be a positive int",
+                 id="format-version-not-a-number"),
+    pytest.param(on_format_2(lambda p: p.update(format_version="2")), "'format_version' must be a positive int",
                  id="format-version-a-str"),
-    pytest.param(on_payload(lambda p: p.update(metadata=5), reseal=False), "'metadata' entry must be a JSON str",
+    pytest.param(on_payload(lambda p: p.update(format_version=2)), "a safetensors weights file has format_version 3",
+                 id="safetensors-claiming-format-2"),
+    pytest.param(on_format_2(lambda p: p.update(format_version=3)), "claiming format_version 3",
+                 id="torch-save-claiming-format-3"),
+    pytest.param(lambda path: save_file({"w": torch.zeros(2)}, path), "a safetensors file, but not one written by",
+                 id="foreign-safetensors"),
+    pytest.param(on_format_2(lambda p: p.update(metadata=5)), "'metadata' entry must be a JSON str",
                  id="metadata-an-int"),
-    pytest.param(on_payload(lambda p: p["tensors"].update(x="y"), reseal=False), "dict of str keys to dense tensors",
+    pytest.param(on_format_2(lambda p: p["tensors"].update(x="y")), "dict of str keys to dense tensors",
                  id="tensor-a-str"),
     pytest.param(on_payload(lambda p: p.update(metadata="{steps")), "metadata is not valid JSON", id="not-json"),
     pytest.param(on_payload(lambda p: p.update(metadata="[]")), "metadata must be a JSON object", id="json-list"),
@@ -531,7 +661,7 @@ def test_a_file_of_format_version_1_loads_with_a_warning_and_the_same_checks(fit
     X, _ = windows
     path = tmp_path / "old.pt"
     save_weights(fitted, path)
-    payload = torch.load(path, weights_only=True)
+    payload = read_raw(path)
     del payload["digest"]
     payload["format_version"] = 1
     torch.save(payload, path)
@@ -634,3 +764,25 @@ def test_weights_file_keeps_the_precision(windows, tmp_path, precision):
     loaded = load_weights(tmp_path / "m.pt")
     assert loaded[-1].precision == precision
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+FOREIGN_DAMAGES = [
+    pytest.param(on_payload(lambda p: p["tensors"].update({"steps.1.skops": p["tensors"]["steps.1.skops"][:-40]})),
+                 "skops cannot read the data of step 'standardscaler'", id="skops-truncated"),
+    pytest.param(on_payload(lambda p: p["tensors"].update({"steps.1.skops": p["tensors"]["steps.1.skops"].float()})),
+                 "must be a 1-D uint8 tensor", id="skops-not-bytes"),
+    pytest.param(on_metadata(lambda m: m["steps"][1].update({"class": "sklearn.linear_model._ridge.Ridge"})),
+                 "is recorded as 'sklearn.linear_model._ridge.Ridge' but its skops data holds", id="skops-class"),
+    pytest.param(on_metadata(lambda m: m["steps"][1].update(skops="steps.9.skops")),
+                 "refers to tensor 'steps.9.skops', which the file does not hold", id="skops-key"),
+]
+
+
+@pytest.mark.parametrize("damage, what", FOREIGN_DAMAGES)
+def test_a_damaged_foreign_step_raises_weights_file_error(windows, tmp_path, damage, what):
+    X, y = windows
+    path = tmp_path / "m.safetensors"
+    save_weights(make_pipeline(MeanSpectrum(), StandardScaler(), Ridge()).fit(X, y), path)
+    damage(path)
+    with pytest.raises(WeightsFileError, match=re.escape(what)):
+        load_weights(path)
