@@ -512,6 +512,12 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
 
     def _check_params(self):
         """Validate hyper-parameters at fit time (``__init__`` only stores them)."""
+        stray = sorted(k for k in vars(self) if k.startswith("augment__"))
+        if stray:  # skorch keeps prefixed constructor arguments as attributes; nothing would read these
+            raise TypeError(
+                f"__init__() got unexpected argument(s) {', '.join(stray)}: a transform's parameters go to the "
+                "transform (augment=SpectralShift(max_shift=3)) or through set_params(augment__max_shift=3)"
+            )
         if isinstance(self.alpha, str):
             if self.alpha != "auto":
                 raise TypeError(f"alpha must be a real number >= 0 or 'auto', got {self.alpha!r} (str)")
@@ -709,11 +715,12 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         return self
 
     def _build_augment(self):
-        """The fit's own augmentation, on the net's device (a caller's transform is copied, never moved)."""
+        """The fit's own augmentation, on the net's device (a caller's transforms are copied, never moved)."""
         augment = make_augmentation(self.augment)
         if isinstance(augment, nn.Module):
-            if augment is self.augment:
-                augment = copy.deepcopy(augment)
+            augment = copy.deepcopy(augment)  # a list of names can hold the caller's transforms too
+            if hasattr(augment, "validate"):
+                augment.validate()  # values set since construction: reported before training starts
             if self.device is not None:
                 augment = augment.to(self.device)
         return augment
@@ -751,6 +758,9 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
     #: skorch's documented list of parameter prefixes, with ``augment``: a transform is an ``nn.Module`` that the
     #: user passes (and ``set_params`` replaces), which skorch would otherwise refuse to set outside initialisation
     prefixes_ = [*NeuralNetRegressor.prefixes_, "augment"]
+    #: skorch's documented list of attributes it pickles so that they load on a machine without the device they
+    #: were on: the augmentation's derived tensors follow the network to its device
+    cuda_dependent_attributes_ = [*NeuralNetRegressor.cuda_dependent_attributes_, "augment_"]
 
     #: Components skorch builds afresh at every fit/predict call: nothing to re-initialise when
     #: their parameters change (skorch 1.4's set_params raises "Something went wrong" for them
@@ -774,8 +784,12 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         nested = {k.split("__", 1)[1]: v for k, v in params.items() if k.startswith("augment__")}
         rebuilt = {k: v for k, v in params.items() if k.startswith(self._REBUILT_PREFIXES)}
         super().set_params(
-            **{k: v for k, v in params.items() if not k.startswith("augment__") and k not in rebuilt}
+            **{k: v for k, v in params.items() if not k.startswith("augment") and k not in rebuilt}
         )
+        if "augment" in params:  # a plain parameter for scikit-learn; skorch would look for a component to rebuild
+            self.augment = params["augment"]
+            if getattr(self, "initialized_", False):
+                self.augment_ = self._build_augment()
         # what skorch's set_params does for them before initialisation; no documented hook does it after
         for key, value in rebuilt.items():
             setattr(self, key, value)

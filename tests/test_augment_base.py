@@ -567,27 +567,69 @@ BAD_HYPERPARAMETERS = [
 
 
 @pytest.mark.parametrize(("name", "bad"), BAD_HYPERPARAMETERS)
-def test_bad_hyperparameters_fail_at_construction_and_in_set_params(name, bad):
+def test_bad_hyperparameters_fail_at_construction_and_at_the_call_after_set_params(name, bad):
     cls = AUGMENTATIONS[name]
     key = next(iter(bad))
     with pytest.raises((ValueError, TypeError), match=key):
         cls(**bad)
     t = cls()
-    before = t.get_params()
-    with pytest.raises((ValueError, TypeError), match=key):
-        t.set_params(**bad)
-    assert repr(t.get_params()) == repr(before)  # left as it was
+    t.set_params(**bad)  # as scikit-learn's estimators: stored here, checked when used (a grid search scores NaN)
     x = patches(8)
+    with pytest.raises((ValueError, TypeError), match=key):
+        t(x, generator=gen(0))
+    with pytest.raises((ValueError, TypeError), match=key):
+        t.validate()
+    t.set_params(**cls().get_params())
     assert torch.equal(t(x, generator=gen(0)), cls()(x, generator=gen(0)))
 
 
-def test_set_params_checks_the_values_together():
+def test_values_are_checked_together_and_changes_reach_the_derived_tensors():
     t = HapkeScattering()
     t.set_params(min_angle=70.0, max_angle=80.0)  # valid together, not one at a time
-    assert (t.min_angle, t.max_angle) == (70.0, 80.0)
+    assert t.validate() is t
+    t.set_params(max_angle=60.0)
     with pytest.raises(ValueError, match="max_angle"):
-        t.set_params(max_angle=60.0)
-    assert t.max_angle == 80.0
+        t.validate()
+    x, mean = patches(8, b=6, dtype=torch.float64), np.linspace(0.1, 0.3, 6)
+    expected = HapkeScattering(band_mean=mean)(x, generator=gen(0))
+    for change in (lambda h: h.set_params(band_mean=mean), lambda h: setattr(h, "band_mean", mean)):
+        h = HapkeScattering()
+        h(x, generator=gen(0))
+        change(h)  # set_params or plain assignment: the band statistics are rebuilt before the next batch
+        assert torch.equal(h(x, generator=gen(0)), expected)
+
+
+def test_a_compose_follows_its_list_edited_in_place():
+    x = patches(6)
+    c = Compose([RandomFlip(p=0.0)])
+    assert torch.equal(c(x, generator=gen(0)), x)
+    c.transforms.append(AddOne())
+    assert torch.equal(c(x, generator=gen(0)), x + 1)
+    assert any(isinstance(m, AddOne) for m in c.modules())
+    c.transforms = [AddTwo()]
+    assert torch.equal(c(x, generator=gen(0)), x + 2)
+    c.transforms.append(lambda x, generator=None: x)
+    with pytest.raises(TypeError, match="list of Transform"):
+        c(x, generator=gen(0))
+
+
+def test_a_transform_pickled_before_transforms_were_modules_loads():
+    # hyperspectral_cl 0.2.0 pickled a transform as its parameters alone: no nn.Module state, no buffers
+    for t in (make_augmentation("spectral-spatial"), HapkeScattering(band_mean=0.2, band_scale=0.1)):
+        x = patches(8)
+        expected = t(x, generator=gen(0))
+
+        def old_state(obj):
+            return {k: ([old_copy(m) for m in v] if k == "transforms" else v)
+                    for k, v in obj.get_params(deep=False).items()}
+
+        def old_copy(obj):
+            new = type(obj).__new__(type(obj))
+            new.__setstate__(old_state(obj))
+            return new
+
+        restored = pickle.loads(pickle.dumps(old_copy(t)))
+        assert torch.equal(restored(x, generator=gen(0)), expected)
 
 
 def test_compose_members_must_be_transforms():
@@ -620,8 +662,12 @@ def test_transforms_are_modules_with_their_members_registered():
     names = {name for name, _ in atmo.named_buffers()}
     assert {"_sun", "_sky", "_band_mean", "_band_scale"} <= names
     before = [b.clone() for b in atmo.buffers()]
-    atmo.set_params(max_angle=60.0)  # rebuilt from the same values
+    atmo.set_params(max_angle=60.0).validate()  # rebuilt from the same values
     assert all(torch.equal(a, b) for a, b in zip(before, atmo.buffers(), strict=True))
+    mean = np.full(10, 0.3)
+    atmo.set_params(band_mean=mean).validate()
+    mean[:] = 7.0  # the caller's array is copied, never shared
+    assert torch.equal(atmo._band_mean, torch.full((10,), 0.3, dtype=torch.float64))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -632,3 +678,13 @@ def test_to_device_moves_derived_tensors():
     x = torch.rand(8, 1, 10, 3, 3, dtype=torch.float64)
     params = atmo.make_params(x, gen(0))
     torch.testing.assert_close(moved.replay(x.cuda(), params).cpu(), atmo.replay(x, params))
+
+
+@pytest.mark.parametrize(("name", "other", "what"), [
+    ("elastic_distortion", patches(4, b=5), "bands"), ("band_permutation", patches(4, b=2), "bands"),
+    ("elastic_deformation", patches(4, s=3), "field"),
+])
+def test_replaying_params_drawn_for_another_shape_is_refused_clearly(name, other, what):
+    t = AUGMENTATIONS[name]()
+    with pytest.raises(ValueError, match=what):
+        t.replay(other, t.make_params(patches(4, b=8, s=5), gen(0)))

@@ -20,6 +20,7 @@ from hyperspectral_cl.augment import (
     AtmosphericCompensation,
     HapkeScattering,
     RandomFlip,
+    RandomRotation,
     SpectralShift,
     make_augmentation,
 )
@@ -640,6 +641,34 @@ class RecordingHapke(HapkeScattering):
     def transform(self, x, params):
         type(self).seen.append(x.detach().clone())
         return super().transform(x, params)
+
+
+def test_augment_set_on_a_fitted_net_and_the_callers_transforms_left_alone():
+    rng = np.random.default_rng(0)
+    P, y = rng.random((40, 1, 6, 5, 5), dtype=np.float32), rng.random((40, 2), dtype=np.float32)
+    user = RandomRotation(mode="rot90")
+    net = ContrastivePatchRegressor("li", augment=[user, "flip"], **tiny_net_params(max_epochs=1)).fit(P, y)
+    members = list(net.augment_.modules())
+    assert user not in members and any(isinstance(m, RandomRotation) for m in members)  # a copy, never moved
+    net.set_params(augment="spectral_shift")  # a plain parameter, on a fitted net too
+    assert net.augment == "spectral_shift" and type(net.augment_).__name__ == "SpectralShift"
+    net.set_params(augment=user).partial_fit(P, y)
+    assert net.augment is user and net.augment_ is not user
+    with pytest.raises(TypeError, match=r"unexpected argument\(s\) augment__max_shift: a transform's parameters"):
+        ContrastivePatchRegressor("li", augment=SpectralShift(), augment__max_shift=7,
+                                  **tiny_net_params(max_epochs=1)).fit(P, y)
+
+
+def test_a_grid_search_scores_an_invalid_augmentation_cell_as_nan():
+    rng = np.random.default_rng(0)
+    P, y = rng.random((40, 1, 6, 5, 5), dtype=np.float32), rng.random(40, dtype=np.float32)
+    grid = GridSearchCV(ContrastivePatchRegressor("li", augment=RandomRotation(), **tiny_net_params(max_epochs=1)),
+                        {"augment__min_angle": [0.0, 50.0], "augment__max_angle": [40.0]}, cv=2, error_score=np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn's FitFailedWarning for the invalid cell, overlap warnings
+        grid.fit(P, y)
+    scores = grid.cv_results_["mean_test_score"]
+    assert np.isfinite(scores[0]) and np.isnan(scores[1])  # min_angle 50 > max_angle 40: that cell only
 
 
 def test_physical_augmentations_see_reflectance_in_a_default_pipeline_inside_cross_validation():

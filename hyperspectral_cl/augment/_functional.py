@@ -183,6 +183,8 @@ def check_band_stats(band_mean, band_scale):
         return None
     out = []
     for value, name, default in ((band_mean, "band_mean", 0.0), (band_scale, "band_scale", 1.0)):
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().numpy()
         try:
             arr = np.asarray(default if value is None else value, dtype=np.float64)
         except (TypeError, ValueError) as exc:
@@ -191,7 +193,7 @@ def check_band_stats(band_mean, band_scale):
             raise ValueError(f"{name} must be a number or a 1-D array of one value per band, got shape {arr.shape}")
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} must be finite")
-        out.append(torch.as_tensor(arr.reshape(-1)))
+        out.append(torch.tensor(arr.reshape(-1)))  # a copy: the caller's array is never shared
     if (out[1] <= 0).any():
         raise ValueError("band_scale must be positive in every band")
     return out[0], out[1]
@@ -199,7 +201,8 @@ def check_band_stats(band_mean, band_scale):
 
 def register_band_stats(module, band_mean, band_scale):
     """Check ``band_mean``/``band_scale`` and keep them on ``module`` as buffers (moved by ``.to``, not saved)."""
-    stats = check_band_stats(band_mean, band_scale) or (None, None)
+    device = module._buffer_device()
+    stats = [None if t is None else t.to(device) for t in check_band_stats(band_mean, band_scale) or (None, None)]
     module.register_buffer("_band_mean", stats[0], persistent=False)
     module.register_buffer("_band_scale", stats[1], persistent=False)
 

@@ -82,15 +82,16 @@ class Transform(BaseEstimator, nn.Module):
     Transforms are ``torch.nn.Module`` objects (``.to(device)`` moves the
     tensors they derive from their hyper-parameters) and scikit-learn-style
     objects (``get_params``/``set_params``, ``clone``, pickling), so a grid
-    search can tune their strengths. Hyper-parameters are checked once, when
-    the transform is built and again by ``set_params``, not on every batch;
-    what depends on the data (a number of bands, square patches) is checked
-    when a batch comes.
+    search can tune their strengths. Hyper-parameters are checked when the
+    transform is built, and values changed since (by ``set_params``, as
+    scikit-learn's estimators do, or by assignment) at the next call or
+    :meth:`validate`, not on every batch; what depends on the data (a number
+    of bands, square patches) is checked when a batch comes.
 
     A subclass calls ``super().__init__()``, stores each constructor argument
-    under its own name and ends its ``__init__`` with ``self._check_params()``;
-    it overrides ``_check_params`` to validate them (and build derived
-    tensors), :meth:`make_params` to draw and :meth:`transform` to apply.
+    under its own name and ends its ``__init__`` with ``self.validate()``; it
+    overrides ``_check_params`` to check them (and build the tensors derived
+    from them), :meth:`make_params` to draw and :meth:`transform` to apply.
     """
 
     def __init__(self):
@@ -106,24 +107,42 @@ class Transform(BaseEstimator, nn.Module):
             )
 
     def _check_params(self):
-        """Check the hyper-parameters (and build tensors derived from them); called by ``__init__`` and ``set_params``."""
+        """Check the hyper-parameters and build the tensors derived from them (the hook :meth:`validate` runs)."""
 
-    def set_params(self, **params):
-        """Set hyper-parameters and check them; on an error the transform keeps its previous values.
+    def _changed(self):
+        """Whether a hyper-parameter changed since it was checked (compared by identity: cheap, and exact)."""
+        checked = self.__dict__.get("_checked")
+        return checked is None or any(self.__dict__.get(k, checked) is not v for k, v in checked.items())
+
+    def validate(self):
+        """Check the hyper-parameters that changed since they were last checked, and rebuild what derives from them.
+
+        Runs at construction and at the first call after ``set_params`` (or an
+        assignment); call it to have a bad value reported at once.
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError or TypeError
+            Naming the hyper-parameter, its value and the expected form.
         """
-        before = self.get_params(deep=False)
-        super().set_params(**params)
-        try:
+        if self._changed():
             self._check_params()
-        except Exception:
-            super().set_params(**before)
-            self._check_params()
-            raise
+            self._checked = self.get_params(deep=False)
         return self
+
+    def __setstate__(self, state):
+        if "_modules" not in state:  # pickled before transforms were nn.Modules (hyperspectral_cl 0.2.0)
+            nn.Module.__init__(self)
+        super().__setstate__(state)
+        self.validate()
+
+    def _buffer_device(self):
+        """Where derived tensors go: beside those already built (after ``.to(device)``), else the CPU."""
+        return next(self.buffers(), torch.empty(0)).device
 
     def forward(self, x, generator=None):
         """Transform ``x`` of shape (N, 1, B, S, S) with freshly drawn parameters.
@@ -141,6 +160,7 @@ class Transform(BaseEstimator, nn.Module):
             A new tensor of ``x``'s shape, dtype and device.
         """
         check_patches(x)
+        self.validate()
         if x.shape[0] == 0:
             return x.clone()
         return self.transform(x, self.make_params(x, generator))
@@ -176,6 +196,7 @@ class Transform(BaseEstimator, nn.Module):
         True
         """
         check_patches(x)
+        self.validate()
         params = _params_like(params, x)
         self._check_batch(params, x.shape[0])
         if x.shape[0] == 0:
@@ -218,6 +239,21 @@ def _params_like(params, x):
     return params
 
 
+def _members_changed(self):
+    """Also an edit of the list in place (``transforms.append``): the members registered are no longer it."""
+    if Transform._changed(self):
+        return True
+    members = self._members
+    return len(members) != len(self.transforms) or any(a is not b for a, b in zip(members, self.transforms, strict=False))
+
+
+def _validate_members(self):
+    Transform.validate(self)
+    for t in self._members:
+        t.validate()
+    return self
+
+
 def _check_members(transforms, owner):
     if not isinstance(transforms, (list, tuple)) or not all(isinstance(t, Transform) for t in transforms):
         raise TypeError(
@@ -241,11 +277,14 @@ class Compose(Transform):
     def __init__(self, transforms):
         super().__init__()
         self.transforms = transforms
-        self._check_params()
+        self.validate()
 
     def _check_params(self):
         # registered as submodules so that .to(device) moves them; `transforms` stays the caller's list
         self._members = _check_members(self.transforms, "Compose")
+
+    _changed = _members_changed
+    validate = _validate_members
 
     def make_params(self, x, generator=None):
         return {"transforms": [t.make_params(x, generator) for t in self._members]}
@@ -280,12 +319,15 @@ class RandomChoice(Transform):
     def __init__(self, transforms):
         super().__init__()
         self.transforms = transforms
-        self._check_params()
+        self.validate()
 
     def _check_params(self):
         self._members = _check_members(self.transforms, "RandomChoice")
         if not len(self._members):
             raise ValueError("RandomChoice needs at least one transform")
+
+    _changed = _members_changed
+    validate = _validate_members
 
     def make_params(self, x, generator=None):
         n = x.shape[0]

@@ -100,7 +100,7 @@ class RandomRotation(Transform):
         self.mode = mode
         self.fill = fill
         self.interpolation = interpolation
-        self._check_params()
+        self.validate()
 
     def _check_params(self):
         if self.mode not in ("any", "rot90"):
@@ -184,7 +184,7 @@ class ElasticDeformation(Transform):
         self.fill = fill
         self.keep_center = keep_center
         self.interpolation = interpolation
-        self._check_params()
+        self.validate()
 
     def _check_params(self):
         check_scalar(self.alpha, "alpha", min_val=0.0)
@@ -200,6 +200,9 @@ class ElasticDeformation(Transform):
 
     def transform(self, x, params):
         displacement = params["displacement"]
+        if displacement.shape[2:] != x.shape[3:]:
+            raise ValueError(f"params['displacement'] is a {tuple(displacement.shape[2:])} field; the batch's patches "
+                             f"are {tuple(x.shape[3:])}")
         if self.alpha == 0:
             return x.clone()
         n, _, b, h, w = x.shape
@@ -238,10 +241,12 @@ class RandomFlip(Transform):
         self.p = p
         self.horizontal = horizontal
         self.vertical = vertical
-        self._check_params()
+        self.validate()
 
     def _check_params(self):
         check_scalar(self.p, "p", min_val=0.0, max_val=1.0)
+        _check_bool(self.horizontal, "horizontal")
+        _check_bool(self.vertical, "vertical")
 
     def make_params(self, x, generator=None):
         """``'horizontal'`` and ``'vertical'``: whether each sample is mirrored on that axis (bool, shape (N,))."""
@@ -295,7 +300,7 @@ class RandomTranslation(Transform):
         self.max_shift = max_shift
         self.fill = fill
         self.keep_center = keep_center
-        self._check_params()
+        self.validate()
 
     def _check_params(self):
         check_scalar(self.max_shift, "max_shift", kind=Integral, min_val=0)

@@ -76,7 +76,7 @@ class SpectralShift(Transform):
         super().__init__()
         self.max_shift = max_shift
         self.extrapolation = extrapolation
-        self._check_params()
+        self.validate()
 
     def _check_params(self):
         check_scalar(self.max_shift, "max_shift", kind=Integral, min_val=0)
@@ -121,7 +121,7 @@ class SpectralFlip(Transform):
     def __init__(self, p=1.0):
         super().__init__()
         self.p = p
-        self._check_params()
+        self.validate()
 
     def _check_params(self):
         check_scalar(self.p, "p", min_val=0.0, max_val=1.0)
@@ -266,7 +266,7 @@ class HapkeScattering(Transform):
         self.max_angle = max_angle
         self.band_mean = band_mean
         self.band_scale = band_scale
-        self._check_params()
+        self.validate()
 
     def _check_params(self):
         _check_angle(self.incidence, "incidence")
@@ -371,7 +371,7 @@ class AtmosphericCompensation(Transform):
         self.wavelengths = wavelengths
         self.band_mean = band_mean
         self.band_scale = band_scale
-        self._check_params()
+        self.validate()
 
     def _check_params(self):
         _check_angle(self.min_angle, "min_angle", 90.0)
@@ -379,7 +379,7 @@ class AtmosphericCompensation(Transform):
         register_band_stats(self, self.band_mean, self.band_scale)
         self._illumination = resolve_illumination(self.illumination)  # reads and checks a table once
         wl = None if self.wavelengths is None else check_wavelengths(self.wavelengths, _length(self.wavelengths))
-        self._set_spectra(wl, "cpu")
+        self._set_spectra(wl, self._buffer_device())
 
     def _set_spectra(self, wavelengths, device):
         """Direct and diffuse light at ``wavelengths`` as buffers (None: drawn up at the first batch)."""
@@ -437,7 +437,7 @@ class ElasticDistortion(Transform):
         super().__init__()
         self.alpha = alpha
         self.sigma = sigma
-        self._check_params()
+        self.validate()
 
     def _check_params(self):
         check_scalar(self.alpha, "alpha", min_val=0.0)
@@ -449,7 +449,11 @@ class ElasticDistortion(Transform):
                                                                  generator)}
 
     def transform(self, x, params):
-        return blockwise(self._block, x, params["displacement"])
+        displacement = params["displacement"]
+        if displacement.shape[1:] != x.shape[2:3]:
+            raise ValueError(f"params['displacement'] holds {displacement.shape[1]} bands' shifts; the batch has "
+                             f"{x.shape[2]} bands")
+        return blockwise(self._block, x, displacement)
 
     @staticmethod
     def _block(x, displacement):
@@ -489,7 +493,7 @@ class BandErasure(Transform):
         self.min_fraction = min_fraction
         self.max_fraction = max_fraction
         self.fill = fill
-        self._check_params()
+        self.validate()
 
     def _check_params(self):
         check_scalar(self.min_fraction, "min_fraction", min_val=0.0, max_val=1.0)
@@ -536,7 +540,7 @@ class BandPermutation(Transform):
     def __init__(self, n_groups=4):
         super().__init__()
         self.n_groups = n_groups
-        self._check_params()
+        self.validate()
 
     def _check_params(self):
         check_scalar(self.n_groups, "n_groups", kind=Integral, min_val=1)
@@ -550,6 +554,8 @@ class BandPermutation(Transform):
     def transform(self, x, params):
         rank = params["rank"]
         b, g = x.shape[2], rank.shape[1]
+        if g > b:
+            raise ValueError(f"params['rank'] orders {g} groups of bands; the batch has {b} bands")
         bands = torch.arange(b, device=x.device)
         group = bands * g // b
         # sort by (group key, band): groups move as blocks, bands keep their order inside
@@ -597,7 +603,7 @@ class NeighbourMixing(Transform):
         self.scope = scope
         self.min_weight = min_weight
         self.max_weight = max_weight
-        self._check_params()
+        self.validate()
 
     def _check_params(self):
         check_scalar(self.k, "k", kind=Integral, min_val=1)
