@@ -55,8 +55,10 @@ steps (``PatchExtractor``, ``MeanSpectrum``, ``ContrastivePatchRegressor``);
 pass others you trust (a custom backbone, a subclass of the regressor) as
 ``load_weights(..., allow=[cls])``. Steps from other libraries are rebuilt by
 ``skops.io.loads`` with its default trusted types (scikit-learn's estimators,
-numpy and scipy data) and the allow-list's classes; any other type they hold is
-refused with a ``TypeError`` naming it.
+numpy and scipy data) and the classes passed as ``allow=``; any other type they
+hold is refused with a ``TypeError`` naming it. skorch nets and the package's
+steps are never trusted inside skops data (skorch's ``__setstate__`` unpickles),
+and :func:`save_weights` refuses them nested in another library's step.
 
 **What is not stored.** The optimiser's state and the training history: a
 loaded model predicts exactly as the saved one and can be trained further
@@ -148,6 +150,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
 from skorch.dataset import Dataset
 from skorch.exceptions import DeviceWarning
 from skorch.utils import get_map_location
@@ -287,15 +290,32 @@ def _is_training_only(step, name):
     return False
 
 
-def _mixin_params(cls):
-    """Constructor parameters a subclass adds to ContrastivePatchRegressor's (skorch.hf.AccelerateMixin's)."""
-    own = set(inspect.signature(ContrastivePatchRegressor.__init__).parameters)
-    added = set()
+def _init_params(cls):
+    return {name for name, p in inspect.signature(cls.__init__).parameters.items()
+            if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
+def _accelerate_params(cls, where):
+    """The parameters skorch.hf.AccelerateMixin adds to ContrastivePatchRegressor's (they only drive training).
+
+    A subclass adding parameters of its own cannot be saved as a plain regressor: refused, naming them.
+    """
+    from skorch.hf import AccelerateMixin  # imported already: the step is an instance of it
+
+    own = _init_params(ContrastivePatchRegressor)
+    mixin = _init_params(AccelerateMixin) - own
+    others = set()
     for klass in cls.__mro__[: cls.__mro__.index(ContrastivePatchRegressor)]:
-        if "__init__" in vars(klass):
-            added.update(name for name, p in inspect.signature(klass.__init__).parameters.items()
-                         if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
-    return added - own
+        if "__init__" in vars(klass) and klass is not AccelerateMixin:
+            others |= _init_params(klass)
+    extra = others - own - mixin
+    if extra:
+        raise TypeError(
+            f"save_weights saves {where}, a {cls.__name__}, as a plain ContrastivePatchRegressor (accelerate only "
+            f"drives training), but its class adds parameter(s) {_names(extra)}, which a plain regressor lacks. "
+            "Save it with joblib instead (a pickle: load only files you trust)."
+        )
+    return mixin
 
 
 def _encode_params(step, params, tensors, prefix, dropped, where):
@@ -330,6 +350,11 @@ def _skops_io(where):
     return skops.io
 
 
+def _skops_safe(obj):
+    """Whether skops may build ``obj``: never a skorch net (its __setstate__ unpickles) nor one of our steps."""
+    return not (isinstance(obj, type) and issubclass(obj, (NeuralNet, *_STEP_CLASSES)))
+
+
 def _encode_foreign_step(step, prefix, name, tensors, where):
     """Another library's step (a StandardScaler, a RidgeCV...), stored with skops.io as one uint8 tensor."""
     sio = _skops_io(where)
@@ -339,6 +364,12 @@ def _encode_foreign_step(step, prefix, name, tensors, where):
         pass
     except NotFittedError:
         raise NotFittedError(f"{where} is not fitted: call fit before save_weights") from None
+    inner = [v for v in step.get_params(deep=True).values() if not _skops_safe(type(v))]
+    if not _skops_safe(type(step)) or inner:
+        raise TypeError(
+            f"{where} holds a {type((inner or [step])[0]).__name__} inside another library's step; weights files "
+            "store the package's steps and skorch nets only as Pipeline steps of their own"
+        )
     try:
         data = sio.dumps(step)
     except Exception as exc:
@@ -357,7 +388,7 @@ def _encode_step(step, index, name, tensors, dropped):
     cls, params = type(step), step.get_params(deep=False)
     if isinstance(step, ContrastivePatchRegressor) and "accelerator" in params:
         # skorch.hf.AccelerateMixin: the weights are a plain regressor's; the accelerator only drives training
-        cls, added = ContrastivePatchRegressor, _mixin_params(type(step))
+        cls, added = ContrastivePatchRegressor, _accelerate_params(type(step), where)
         dropped.extend(f"{where}: {k} (saved as a ContrastivePatchRegressor)" for k in sorted(added) if k in params)
         params = {k: v for k, v in params.items() if k not in added}
     entry = {"name": name, "class": _path(cls)}
@@ -803,7 +834,11 @@ def _load_module_state(step, module_state, tensors, where):
 
 
 def _build_foreign_step(entry, tensors, allowed, where):
-    """A step stored with skops: rebuilt by skops.io, trusting its defaults and what ``allow`` names."""
+    """A step stored with skops: rebuilt by skops.io, trusting its defaults and the classes ``allow`` names.
+
+    ``allowed`` holds only the caller's ``allow=`` classes (never the package's built-in list, which names
+    classes whose ``__setstate__`` unpickles: skorch's nets).
+    """
     _check_entries(entry, ("name", "class", "skops"), f"the entry of {where}")
     key = entry["skops"]
     if not isinstance(key, str) or key not in tensors:
@@ -817,7 +852,7 @@ def _build_foreign_step(entry, tensors, allowed, where):
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:
         raise _Invalid(f"skops cannot read the data of {where} ({type(exc).__name__}: {exc})") from None
-    refused = [t for t in untrusted if t not in allowed]
+    refused = [t for t in untrusted if t not in allowed or not _skops_safe(allowed[t])]
     if refused:
         raise TypeError(
             f"{where} holds types outside skops' trusted defaults and the allow-list: {_names(refused)}. If you "
@@ -832,11 +867,11 @@ def _build_foreign_step(entry, tensors, allowed, where):
     return step
 
 
-def _build_step(entry, tensors, allowed, device, dropped, pipeline):
+def _build_step(entry, tensors, allowed, device, dropped, pipeline, allowed_by_caller):
     name = entry.get("name") if isinstance(entry, dict) else None
     where = f"step {name!r}" if pipeline else "the estimator"
     if isinstance(entry, dict) and "skops" in entry:
-        return _build_foreign_step(entry, tensors, allowed, where)
+        return _build_foreign_step(entry, tensors, allowed_by_caller, where)
     _check_entries(entry, ("name", "class", "params", "fitted"), f"the entry of {where}", optional=("module_state",))
     if not isinstance(entry["class"], str):
         raise _Invalid(f"the class of {where} must be a str, got {_short(entry['class'])}")
@@ -953,7 +988,7 @@ def _read_safetensors(data, label):
         )
     version = metadata.get("format_version")
     # safetensors metadata holds strings only: the version is written as one
-    if isinstance(version, str) and version.isascii() and version.isdigit():
+    if isinstance(version, str) and version.isascii() and version.isdigit() and str(int(version)) == version:
         version = int(version)
         if version < 3:
             raise _Invalid(f"a safetensors weights file has format_version 3 or later, got {version}")
@@ -1117,6 +1152,7 @@ def load_weights(path, device=None, *, allow=()):
         training-only parameters name classes outside the allow-list.
     """
     device = _check_device(device)
+    allow = tuple(allow)  # read twice below: a generator would be empty the second time
     allowed = _allowed_objects(allow)
     label = _file_label(path)
     try:
@@ -1133,7 +1169,8 @@ def load_weights(path, device=None, *, allow=()):
                 steps.append((entry["name"], entry["passthrough"]))
             else:
                 steps.append((entry.get("name") if isinstance(entry, dict) else None,
-                              _build_step(entry, tensors, allowed, device, dropped, pipeline)))
+                              _build_step(entry, tensors, allowed, device, dropped, pipeline,
+                                          {_path(obj): obj for obj in allow})))
         if pipeline:
             _check_pipeline(steps)
             params = {}

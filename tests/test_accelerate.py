@@ -70,3 +70,20 @@ def test_precision_is_left_to_the_accelerator(patches):
     X, y = patches
     with pytest.raises(ValueError, match="precision='bf16' is not used with an accelerator"):
         accelerated(precision="bf16").fit(X, y)
+
+
+def test_an_accelerated_subclass_with_parameters_of_its_own_is_refused_by_save_weights(windows, tmp_path):
+    """Saved as a plain regressor, a subclass would lose a parameter that may change predictions: refused."""
+
+    class Scaled(AcceleratedRegressor):
+        def __init__(self, *args, out_scale=1.0, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.out_scale = out_scale
+
+    X, y = windows
+    net = Scaled("li", accelerator=accelerate.Accelerator(cpu=True), **tiny_net_params(max_epochs=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net.fit(PatchExtractor(5).fit_transform(X), y)
+    with pytest.raises(TypeError, match=r"adds parameter\(s\) 'out_scale', which a plain regressor lacks"):
+        save_weights(net, tmp_path / "m.safetensors")

@@ -4,18 +4,22 @@ Weights-only files (save_weights / load_weights) rebuild the same model without 
 """
 
 import copy
+import io
 import json
 import os
+import pathlib
 import pickle
 import re
 import subprocess
 import sys
 import textwrap
 import warnings
+import zipfile
 
 import joblib
 import numpy as np
 import pytest
+import skops.io
 import torch
 from conftest import tiny_net_params
 from safetensors import SafetensorError, safe_open
@@ -536,6 +540,8 @@ DAMAGES = [
     pytest.param(on_payload(lambda p: p.update(comment="hi")), "unexpected entries 'comment'", id="extra-entry"),
     pytest.param(on_payload(lambda p: p.update(format_version="three")), "'format_version' must be a positive int",
                  id="format-version-not-a-number"),
+    pytest.param(on_payload(lambda p: p.update(format_version="03"), reseal=False),
+                 "'format_version' must be a positive int", id="format-version-edited-to-03"),
     pytest.param(on_format_2(lambda p: p.update(format_version="2")), "'format_version' must be a positive int",
                  id="format-version-a-str"),
     pytest.param(on_payload(lambda p: p.update(format_version=2)), "a safetensors weights file has format_version 3",
@@ -786,3 +792,46 @@ def test_a_damaged_foreign_step_raises_weights_file_error(windows, tmp_path, dam
     damage(path)
     with pytest.raises(WeightsFileError, match=re.escape(what)):
         load_weights(path)
+
+
+class _Marker:
+    """Unpickling it writes a file: proof that a load ran code from the file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (pathlib.Path(self.path),))
+
+
+def test_skops_data_naming_a_skorch_net_cannot_run_code(windows, tmp_path):
+    """A crafted step: skops data whose class is the regressor, whose __setstate__ (skorch's) unpickles a blob."""
+    X, y = windows
+    path, marker = tmp_path / "m.safetensors", tmp_path / "ran"
+    save_weights(make_pipeline(MeanSpectrum(), StandardScaler(), Ridge()).fit(X, y), path)
+    fake = Doubler()
+    fake.__dict__ = {"device": "cpu", "__cuda_dependent_attributes__": pickle.dumps({"x": _Marker(marker)}),
+                     _VERSION_KEY: hyperspectral_cl.__version__}
+    zin = zipfile.ZipFile(io.BytesIO(skops.io.dumps(fake)))
+    schema = json.loads(zin.read("schema.json"))
+    schema.update({"__module__": "hyperspectral_cl.estimator", "__class__": "ContrastivePatchRegressor"})
+    crafted = io.BytesIO()
+    with zipfile.ZipFile(crafted, "w") as zout:
+        for name in zin.namelist():
+            zout.writestr(name, json.dumps(schema) if name == "schema.json" else zin.read(name))
+
+    def inject(payload):
+        payload["tensors"]["steps.1.skops"] = torch.frombuffer(bytearray(crafted.getvalue()), dtype=torch.uint8)
+
+    tamper(path, edit_payload=inject)
+    for allow in ((), [ContrastivePatchRegressor]):  # not even when the caller trusts the class for other uses
+        with pytest.raises(TypeError, match="ContrastivePatchRegressor"):
+            load_weights(path, allow=allow)
+    assert not marker.exists()
+
+
+def test_a_package_step_inside_a_foreign_step_is_refused_at_save(fitted, windows, tmp_path):
+    X, y = windows
+    nested = make_pipeline(make_pipeline(fitted[0], fitted[-1]))
+    with pytest.raises(TypeError, match="step 'pipeline' holds a PatchExtractor inside another library's step"):
+        save_weights(nested, tmp_path / "m.safetensors")
