@@ -21,6 +21,7 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 
 from hyperspectral_cl import ContrastivePatchRegressor, MeanSpectrum, PatchExtractor, Scene, TrainingDivergedError
+from hyperspectral_cl.augment import RandomRotation, SpectralShift
 from hyperspectral_cl.losses import get_contrastive_loss, supcon_contrastive_loss
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad_inputs.md"
@@ -151,6 +152,9 @@ CASES = [
          lambda: dict(X=windows()[0]), lambda X: fitted_pipe().predict(X),
          ValueError, "X must be 4-dimensional, got shape (7, 7, 12)"),
     # ---- mismatches
+    Case(MISMATCH, "RandomRotation().replay(x, params)", "params drawn for 3 samples, a batch of 4",
+         dict, lambda: RandomRotation().replay(torch.rand(4, 1, B, S, S), {"angle": torch.zeros(3)}),
+         ValueError, "params['angle'] has shape (3,), which does not match a batch of 4 samples"),
     Case(MISMATCH, "PatchExtractor.transform(X)", "10 bands, fitted on 12",
          lambda: Xw(bands=10), lambda X: fitted_pe().transform(X),
          ValueError, "X has 10 bands but PatchExtractor was fitted on 12"),
@@ -271,6 +275,13 @@ CASES = [
          XY, lambda X, y: net(module__bogus=1).fit(X, y),
          TypeError, "Li.__init__() got an unexpected keyword argument 'bogus'"),
     # ---- numbers
+    Case(NUMBERS, "SpectralShift(max_shift=-1)", "a negative strength, at construction",
+         dict, lambda: SpectralShift(max_shift=-1),
+         ValueError, "max_shift must be >= 0, got -1"),
+    Case(NUMBERS, "ContrastivePatchRegressor(augment=RandomRotation()).set_params(augment__max_angle=-200).fit(X, y)",
+         "a strength set later, below min_angle", XY,
+         lambda X, y: net(augment=RandomRotation()).set_params(augment__max_angle=-200.0).fit(X, y),
+         ValueError, "max_angle must be >= -180.0, got -200.0"),
     Case(NUMBERS, "ContrastivePatchRegressor(radius=-1.0)", "negative radius",
          XY, lambda X, y: net(radius=-1.0).fit(X, y), ValueError, "radius must be >= 0.0, got -1.0"),
     Case(NUMBERS, "ContrastivePatchRegressor(alpha=-1.0)", "negative alpha",
