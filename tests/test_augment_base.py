@@ -688,3 +688,11 @@ def test_replaying_params_drawn_for_another_shape_is_refused_clearly(name, other
     t = AUGMENTATIONS[name]()
     with pytest.raises(ValueError, match=what):
         t.replay(other, t.make_params(patches(4, b=8, s=5), gen(0)))
+
+
+def test_a_transform_pickled_with_an_unchecked_value_loads_and_reports_it_when_used():
+    t = RandomFlip().set_params(p=3.0)  # as a grid search's invalid cell: stored, not yet checked
+    restored = pickle.loads(pickle.dumps(t))
+    assert restored.p == 3.0
+    with pytest.raises(ValueError, match="p"):
+        restored(patches(4), generator=gen(0))

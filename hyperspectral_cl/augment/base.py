@@ -99,7 +99,7 @@ class Transform(BaseEstimator, nn.Module):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "apply" in cls.__dict__:  # the API before 0.3: nn.Module.apply(fn) must keep its meaning
+        if "apply" in cls.__dict__:  # the API of hyperspectral_cl 0.2.0: nn.Module.apply(fn) must keep its meaning
             raise TypeError(
                 f"{cls.__name__} defines apply(x, generator); transforms now split it into "
                 "make_params(x, generator), which draws a dict of per-sample tensors, and transform(x, params), "
@@ -135,10 +135,12 @@ class Transform(BaseEstimator, nn.Module):
         return self
 
     def __setstate__(self, state):
-        if "_modules" not in state:  # pickled before transforms were nn.Modules (hyperspectral_cl 0.2.0)
+        old = "_modules" not in state  # pickled before transforms were nn.Modules (hyperspectral_cl 0.2.0)
+        if old:
             nn.Module.__init__(self)
         super().__setstate__(state)
-        self.validate()
+        if old:  # build what derives from the parameters; a current pickle holds it (and its check state)
+            self.validate()
 
     def _buffer_device(self):
         """Where derived tensors go: beside those already built (after ``.to(device)``), else the CPU."""
