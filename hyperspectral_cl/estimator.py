@@ -29,7 +29,7 @@ from ._rng import (
 from ._torch_utils import frozen_batchnorm_stats
 from ._validation import check_float_array, check_sample_weight, check_scalar, check_targets
 from ._version import __version__
-from .augment import make_augmentation
+from .augment import Transform, make_augmentation
 from .backbones import get_backbone
 from .callbacks import EpochProgressBar, RestoreBestValidation, WarmupCosineLR, raised_by_callback
 from .losses import ContrastiveCriterion, get_contrastive_loss, radius_from_quantile
@@ -719,7 +719,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         augment = make_augmentation(self.augment)
         if isinstance(augment, nn.Module):
             augment = copy.deepcopy(augment)  # a list of names can hold the caller's transforms too
-            if hasattr(augment, "validate"):
+            if isinstance(augment, Transform):
                 augment.validate()  # values set since construction: reported before training starts
             if self.device is not None:
                 augment = augment.to(self.device)

@@ -282,7 +282,7 @@ def _encode(value, tensors, key):
 
 
 def _is_training_only(step, name):
-    if isinstance(step, Pipeline) or step is Pipeline:  # memory, verbose, transform_input: none changes predictions
+    if isinstance(step, Pipeline):  # memory, verbose, transform_input: none changes predictions
         return True
     cls = step if isinstance(step, type) else type(step)
     if issubclass(cls, ContrastivePatchRegressor):  # the estimator says which of its parameters these are
