@@ -1,4 +1,4 @@
-"""What one training step and one epoch cost, per backbone: baseline and contrastive, float32 and bfloat16.
+"""What one training step and one epoch cost, per backbone: baseline, contrastive and detached, float32 and bfloat16.
 
     python benchmarks/training_step.py                    # B = 224 and 156, 10 x 10 patches, batch 256 (CPU)
     python benchmarks/training_step.py --quick            # B = 56, 5 x 5 patches, batch 64: a smoke run
@@ -8,9 +8,11 @@ Each step is the estimator's own (``ContrastivePatchRegressor.train_step``: forw
 clipping, AdamW update) on a network fitted to the data's shape, with the package's defaults
 (pooled map features where the backbone has them, ``augment='spatial'``): *baseline* is ``alpha=0``
 (one forward pass), *contrastive* is ``alpha=1`` (an augmented view through the same network and the
-SupCon term on both views). The four variants of a backbone and band count are timed in alternation
+SupCon term on both views), *detached* is ``alpha=1, detach_augmented=True`` (the augmented view
+without a backward pass). The six variants of a backbone and band count are timed in alternation
 in one process (median of at least ``--reps`` calls and 2 s each, after a warm-up), so load on the
-machine affects them alike. The ratio contrastive / baseline is the cost of the contrastive term;
+machine affects them alike. The ratios contrastive / baseline and detached / baseline are the cost of the
+contrastive term;
 bf16 / fp32 the gain of ``precision='bf16'``. Seconds per epoch = seconds per step x steps for
 ``--epoch-windows`` windows (2,000 by default, the paper's training set).
 
@@ -34,13 +36,14 @@ from hyperspectral_cl._environment import cpu_name, versions
 from hyperspectral_cl.backbones import list_backbones
 
 RESULTS = Path(__file__).resolve().parent / "results"
-VARIANTS = [("baseline", "fp32"), ("baseline", "bf16"), ("contrastive", "fp32"), ("contrastive", "bf16")]
+VARIANTS = [("baseline", "fp32"), ("baseline", "bf16"), ("contrastive", "fp32"), ("contrastive", "bf16"),
+            ("detached", "fp32"), ("detached", "bf16")]
 
 
 def fitted_net(backbone, X, y, kind, precision, device):
     """A regressor whose network, optimiser and callbacks are built for ``X`` (no epoch trained)."""
-    net = ContrastivePatchRegressor(backbone, alpha=1.0 if kind == "contrastive" else 0.0, precision=precision,
-                                    max_epochs=0, early_stopping=False, random_state=0, device=device,
+    net = ContrastivePatchRegressor(backbone, alpha=0.0 if kind == "baseline" else 1.0, precision=precision,
+                                    detach_augmented=kind == "detached", max_epochs=0, early_stopping=False, random_state=0, device=device,
                                     batch_size=len(X))
     net.fit(X, y)
     net.notify("on_train_begin", X=X, y=y)  # the schedule's callbacks expect a training call
@@ -84,23 +87,26 @@ def _sync(device):
 def report(rows, args, out):
     per_epoch = math.ceil(args.epoch_windows / args.batch)
     lines = [
-        "## Training step cost: baseline and contrastive, float32 and bfloat16", "",
+        "## Training step cost: baseline, contrastive and detached, float32 and bfloat16", "",
         f"{datetime.date.today().isoformat()}; {args.device} ({cpu_name() if args.device == 'cpu' else torch.cuda.get_device_name()}, "
         f"{torch.get_num_threads()} threads); {versions()}. Batch {args.batch}, {args.patch} x {args.patch} patches; the "
         "estimator's own training step with its defaults (pooled features, `augment='spatial'`); median seconds per "
         f"step, variants alternated in one process. Epoch = {per_epoch} steps ({args.epoch_windows} windows).", "",
-        "| B | backbone | baseline s/step fp32 → bf16 | contrastive s/step fp32 → bf16 | contrastive / baseline (fp32) "
-        "| contrastive / baseline (bf16) | bf16 speed-up (baseline, contrastive) | s/epoch fp32: baseline, contrastive "
-        "| s/epoch bf16: baseline, contrastive |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| B | backbone | baseline s/step fp32 → bf16 | contrastive s/step fp32 → bf16 | detached s/step fp32 → bf16 "
+        "| contrastive / baseline (fp32, bf16) | detached / baseline (fp32, bf16) "
+        "| bf16 speed-up (baseline, contrastive, detached) | s/epoch fp32: baseline, contrastive, detached "
+        "| s/epoch bf16: baseline, contrastive, detached |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         t = r["seconds"]
-        b32, b16, c32, c16 = (t[f"{k}/{p}"] for k, p in VARIANTS)
+        b32, b16, c32, c16, d32, d16 = (t[f"{k}/{p}"] for k, p in VARIANTS)
         lines.append(
-            f"| {r['bands']} | {r['backbone']} | {b32:.3f} → {b16:.3f} | {c32:.3f} → {c16:.3f} | {c32 / b32:.2f} "
-            f"| {c16 / b16:.2f} | x{b32 / b16:.2f}, x{c32 / c16:.2f} | {b32 * per_epoch:.1f}, {c32 * per_epoch:.1f} "
-            f"| {b16 * per_epoch:.1f}, {c16 * per_epoch:.1f} |")
+            f"| {r['bands']} | {r['backbone']} | {b32:.3f} → {b16:.3f} | {c32:.3f} → {c16:.3f} | {d32:.3f} → {d16:.3f} "
+            f"| {c32 / b32:.2f}, {c16 / b16:.2f} | {d32 / b32:.2f}, {d16 / b16:.2f} "
+            f"| x{b32 / b16:.2f}, x{c32 / c16:.2f}, x{d32 / d16:.2f} "
+            f"| {b32 * per_epoch:.1f}, {c32 * per_epoch:.1f}, {d32 * per_epoch:.1f} "
+            f"| {b16 * per_epoch:.1f}, {c16 * per_epoch:.1f}, {d16 * per_epoch:.1f} |")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
     print("\n".join(lines))

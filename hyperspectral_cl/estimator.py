@@ -260,6 +260,15 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         is trained on the contrastive term alone (no regression loss), then on
         the full loss for the remaining epochs (``max_epochs`` counts both).
         Early stopping starts watching after the warm-up.
+    detach_augmented : bool, default=False
+        Whether the contrastive term back-propagates through the patches only,
+        the augmented view's features serving as fixed points (a
+        stop-gradient, as MoCo's keys and SimSiam's targets are). The augmented
+        view then costs one forward pass without a backward pass or a stored
+        graph, which saves time and memory (``benchmarks/training_step.py``).
+        The gradient is not the paper's (which trains through both views), so
+        results can differ: ``benchmarks/detach_probe.py`` measures both
+        (documentation, "Benchmarks").
     precision : {'fp32', 'bf16', 'fp16'}, default='fp32'
         Arithmetic of the network's convolutions and matrix products:
         ``'bf16'`` and ``'fp16'`` run them under ``torch.autocast`` (training
@@ -430,6 +439,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         semi_supervised=False,
         unlabeled_batch_size=None,
         pretrain_epochs=0,
+        detach_augmented=False,
         precision="fp32",
         random_state=None,
         criterion=torch.nn.MSELoss,
@@ -463,6 +473,7 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         self.semi_supervised = semi_supervised
         self.unlabeled_batch_size = unlabeled_batch_size
         self.pretrain_epochs = pretrain_epochs
+        self.detach_augmented = detach_augmented
         self.precision = precision
         self.random_state = random_state
         kwargs.setdefault("iterator_train__shuffle", True)
@@ -552,6 +563,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                 f"pretrain_epochs={self.pretrain_epochs} leaves no epoch of the joint phase within "
                 f"max_epochs={self.max_epochs}: the regression head would never be trained; raise max_epochs"
             )
+        if not isinstance(self.detach_augmented, (bool, np.bool_)):
+            raise TypeError(f"detach_augmented must be True or False, got {self.detach_augmented!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {self.precision!r}")
         check_scalar(self.lr, "lr", min_val=0.0, include_min=False)
@@ -749,9 +762,9 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
     #: Parameters (and prefixes of nested ones) that only shape training: a weights file that cannot store
     #: one as data leaves it out, with a warning, instead of refusing the model.
     _training_only = frozenset({
-        "augment", "alpha", "radius", "positive_fraction", "temperature", "contrastive", "random_state", "criterion",
-        "optimizer", "lr", "max_epochs", "train_split", "callbacks", "iterator_train", "warm_start", "verbose",
-        "use_caching", "torch_load_kwargs",
+        "augment", "alpha", "detach_augmented", "radius", "positive_fraction", "temperature", "contrastive",
+        "random_state", "criterion", "optimizer", "lr", "max_epochs", "train_split", "callbacks", "iterator_train",
+        "warm_start", "verbose", "use_caching", "torch_load_kwargs",
     })
     _training_only_prefixes = ("optimizer__", "criterion__", "callbacks__", "iterator_train__")
 
@@ -1480,7 +1493,9 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
                     "needs forward(x) to return (prediction, features). Return both, or set alpha=0."
                 )
             x_aug = self.augment_(x, generator=current_generator("augment", x.device))
-            with frozen_batchnorm_stats(self.module_), self.autocast():
+            # detached: no graph is kept for the second view, so its backward pass (2/3 of its cost) is saved
+            grad = torch.no_grad() if self.detach_augmented else nullcontext()
+            with frozen_batchnorm_stats(self.module_), self.autocast(), grad:
                 features_aug = self.module_(x_aug)[1].float()
             targets = self.split_weights(y[:, None] if y.ndim == 1 else y)[0]
             con = self.contrastive_(torch.cat([y_pred[1], features_aug]), torch.cat([targets, targets]))

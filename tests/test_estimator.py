@@ -369,6 +369,75 @@ def test_loss_equals_mse_plus_alpha_contrastive(patches):
         np.testing.assert_allclose(net.get_loss(net.module_(Xt), yt, training=False).item(), mse.item(), rtol=1e-6)
 
 
+def _gradients(net, loss):
+    net.module_.zero_grad(set_to_none=True)
+    loss.backward()
+    return {k: p.grad.clone() for k, p in net.module_.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_detach_augmented_stops_the_gradient_of_the_augmented_view_only(patches, detach):
+    X, y = patches
+    X, y = X[:32], y[:32]
+    net = ContrastivePatchRegressor("li", **tiny_net_params(alpha=0.3, temperature=0.2, radius=0.02, max_epochs=1,
+                                                            augment=RandomFlip(p=1.0), detach_augmented=detach,
+                                                            early_stopping=False))
+    net.fit(X, y)
+    Xt = torch.as_tensor(X)
+    yt = torch.as_tensor((y - net.y_mean_) / net.y_scale_)
+
+    def reference(stop):
+        pred, f = net.module_(Xt)
+        _, f_aug = net.module_(Xt.flip(-1).flip(-2))
+        f_aug = f_aug.detach() if stop else f_aug
+        return torch.mean((pred - yt) ** 2) + 0.3 * supcon_contrastive_loss(
+            torch.cat([f, f_aug]), torch.cat([torch.as_tensor(y)] * 2), radius=0.02, temperature=0.2)
+
+    got, _ = net.get_training_loss(Xt, yt)
+    expected, other = reference(detach), reference(not detach)
+    np.testing.assert_allclose(got.item(), expected.item(), rtol=1e-5)  # the loss value is the same either way
+    np.testing.assert_allclose(got.item(), other.item(), rtol=1e-5)
+    got, expected, other = _gradients(net, got), _gradients(net, expected), _gradients(net, other)
+    assert got.keys() == expected.keys() and len(got) > 2
+    for k in got:
+        torch.testing.assert_close(got[k], expected[k], rtol=1e-4, atol=1e-7)
+    # the two gradients differ, so the test tells them apart
+    assert any(not torch.allclose(got[k], other[k], rtol=1e-3, atol=1e-6) for k in got)
+
+
+def test_detach_augmented_keeps_no_graph_of_the_augmented_view(patches):
+    X, y = patches
+    X, y = X[:32], y[:32]
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, x, generator=None):
+            return x.flip(-1)
+
+    def record(module, args, out):
+        seen.append(out[1].requires_grad)
+
+    for detach in (False, True):
+        seen.clear()
+        net = ContrastivePatchRegressor("li", **tiny_net_params(alpha=1.0, augment=Spy(), detach_augmented=detach,
+                                                                max_epochs=1, early_stopping=False))
+        net.fit(X, y)
+        handle = net.module_.register_forward_hook(record)
+        seen.clear()
+        net.get_training_loss(torch.as_tensor(X), torch.as_tensor((y - net.y_mean_) / net.y_scale_))
+        handle.remove()
+        assert seen == [True, not detach]  # the patches' pass, then the augmented view's
+
+
+def test_detach_augmented_is_deterministic_and_refuses_non_booleans(patches):
+    X, y = patches
+    a = ContrastivePatchRegressor("li", **tiny_net_params(alpha=1.0, detach_augmented=True, early_stopping=False)).fit(X, y)
+    b = ContrastivePatchRegressor("li", **tiny_net_params(alpha=1.0, detach_augmented=True, early_stopping=False)).fit(X, y)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    with pytest.raises(TypeError, match="detach_augmented must be True or False, got 'yes'"):
+        ContrastivePatchRegressor("li", detach_augmented="yes").fit(X, y)
+
+
 def test_default_radius_hits_the_positive_fraction(windows):
     X, y = windows
     net = make_model(positive_fraction=0.1, max_epochs=1).fit(X, y)[-1]
