@@ -1,6 +1,7 @@
 """Reproduce the paper's Tables 1-4 next to classical baselines; write the results under benchmarks/results.
 
     python benchmarks/paper_tables.py --preset cpu            # both datasets, both splits
+    python benchmarks/paper_tables.py --preset paper-cpu      # 10 x 10 windows, every band, li and hamida
     python benchmarks/paper_tables.py --preset full --device cuda
 
 Finished runs are cached (``--cache-dir``), so an interrupted call resumes where it
@@ -21,11 +22,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="cpu", choices=["quick", "cpu", "full"])
+    parser.add_argument("--preset", default="cpu", choices=["quick", "cpu", "paper-cpu", "full"])
     parser.add_argument("--datasets", nargs="+", default=["synthetic", "samson"], choices=["synthetic", "samson"])
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (of each worker with --jobs)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="worker processes running tasks side by side (default: this process; -1: one per core)")
     parser.add_argument("--spectrum-norm", default="l2", choices=["l2", "none", "max"])
     parser.add_argument("--cache-dir", default=None, help="default: the user cache folder, one per dataset+preset")
     parser.add_argument("--out", default=str(RESULTS))
@@ -37,7 +40,7 @@ def main(argv=None):
         cache = Path(args.cache_dir) / f"{dataset}-{args.preset}" if args.cache_dir else (
             default_cache_dir() / f"{dataset}-{args.preset}")
         results = run_reproduction(dataset, args.preset, seeds=args.seeds, device=args.device, spectrum_norm=norm,
-                                   cache_dir=cache)
+                                   cache_dir=cache, n_jobs=args.jobs, threads=args.threads if args.jobs else None)
         for path in write_report(results, args.out, stem=f"reproduce_{dataset}_{args.preset}{args.suffix}"):
             print(f"wrote {path}")
     return 0

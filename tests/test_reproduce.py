@@ -17,6 +17,7 @@ from hyperspectral_cl.cli import main
 from hyperspectral_cl.datasets import make_synthetic_scene
 from hyperspectral_cl.model_selection import test_overlap_fraction as overlap_fraction
 from hyperspectral_cl.reproduce import (
+    BACKBONES,
     CLASSICAL,
     PRESETS,
     bin_bands,
@@ -93,6 +94,28 @@ def test_preset_overrides_and_errors():
         run_reproduction("synthetic", "quick", variants=["baseline", "mixup"], cache_dir=None)
     with pytest.raises(ValueError, match="dataset must be one of"):
         run_reproduction("pavia", "quick", cache_dir=None)
+
+
+def test_paper_cpu_preset_is_the_papers_input_size_for_li_and_hamida():
+    preset = PRESETS["paper-cpu"]
+    assert (preset.window, preset.bands, preset.backbones) == (10, None, ("li", "hamida"))
+    assert all(p.backbones == BACKBONES for name, p in PRESETS.items() if name != "paper-cpu")
+
+
+def test_the_presets_backbones_run_by_default_and_stay_out_of_the_cache_key(tiny_run, monkeypatch):
+    cache, res = tiny_run
+    import hyperspectral_cl.reproduce.runner as runner
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a cached run was trained again")
+
+    monkeypatch.setattr(runner, "deep_pipeline", refuse)
+    params = {k: v for k, v in TINY.items() if k != "backbones"}
+    # the same runs through the preset's backbone list: read from the cache of the run naming them
+    again = run_reproduction("synthetic", get_preset("quick", backbones=tuple(TINY["backbones"])), cache_dir=cache,
+                             **params)
+    assert again["runs"] == res["runs"]
+    assert {r["model"] for r in again["runs"] if r["kind"] == "deep"} == set(TINY["backbones"])
 
 
 def test_tiny_run_has_every_row(tiny_run):

@@ -1,4 +1,4 @@
-"""Sizes and search spaces of the reproduction experiment (``quick``, ``cpu``, ``full``)."""
+"""Sizes and search spaces of the reproduction experiment (``quick``, ``cpu``, ``paper-cpu``, ``full``)."""
 
 from dataclasses import asdict, dataclass, replace
 
@@ -87,6 +87,10 @@ class Preset:
         Epoch budget of the default-recipe rows (also inside the search);
         their early stopping usually ends training sooner. None: the
         estimator's default.
+    backbones : tuple of str
+        The backbones run when none are named (``run_reproduction(backbones=None)``,
+        the command line without ``--backbones``). Not part of a task's cache
+        key: each task records its own backbone.
     """
 
     name: str
@@ -107,6 +111,7 @@ class Preset:
     test_fraction: float = 0.25
     max_flat_features: int = 30000
     max_epochs: int = None
+    backbones: tuple = BACKBONES
 
     def as_dict(self):
         """The preset as a plain dict (recorded with every result)."""
@@ -129,6 +134,12 @@ PRESETS = {
         "cpu", seeds=3, epochs=30, n_train=384, n_test=1024, window=5, bands=56, synthetic_shape=(100, 100),
         alphas=(0.1, 1.0), radius_quantiles=(0.05, 0.2), temperatures=(0.1,),
     ),
+    # the paper's input size (10 x 10 windows, every band) on 2 CPU cores, for the two backbones that train there in
+    # minutes: fewer training windows, seeds and candidates than `full`
+    "paper-cpu": Preset(
+        "paper-cpu", seeds=2, epochs=30, n_train=256, n_test=1024, window=10, bands=None, synthetic_shape=(100, 100),
+        alphas=(1.0,), radius_quantiles=(0.05, 0.2), temperatures=(0.1,), max_epochs=60, backbones=("li", "hamida"),
+    ),
     # the paper's scale (224 bands, 10 x 10 patches, 100 x 100 scene): meant for a GPU
     "full": Preset(
         "full", seeds=5, epochs=100, n_train=2000, n_test=None, window=10, bands=None, synthetic_shape=(100, 100),
@@ -144,7 +155,7 @@ def get_preset(preset, **overrides):
     Parameters
     ----------
     preset : str or Preset
-        ``'quick'``, ``'cpu'`` or ``'full'``.
+        ``'quick'``, ``'cpu'``, ``'paper-cpu'`` or ``'full'``.
     **overrides
         Fields to change, e.g. ``seeds=1``; None values are ignored.
 

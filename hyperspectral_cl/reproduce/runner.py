@@ -27,7 +27,7 @@ from .._version import __version__
 from ..estimator import ContrastivePatchRegressor, TrainingDivergedError
 from .data import SPLITS, load_dataset, make_splits, training_windows, windows_of
 from .models import CLASSICAL, classical_search, deep_pipeline, inner_cv, search_grid
-from .presets import BACKBONES, LITERAL_VARIANTS, VARIANTS, get_preset
+from .presets import LITERAL_VARIANTS, VARIANTS, get_preset
 
 __all__ = ["CacheWarning", "default_cache_dir", "run_reproduction"]
 
@@ -343,7 +343,7 @@ def run_reproduction(
     dataset="synthetic",
     preset="quick",
     *,
-    backbones=BACKBONES,
+    backbones=None,
     variants=tuple(VARIANTS),
     splits=SPLITS,
     classical=tuple(CLASSICAL),
@@ -372,9 +372,10 @@ def run_reproduction(
     Parameters
     ----------
     dataset : {'synthetic', 'samson'}, default='synthetic'
-    preset : {'quick', 'cpu', 'full'} or Preset, default='quick'
+    preset : {'quick', 'cpu', 'paper-cpu', 'full'} or Preset, default='quick'
         Sizes and search space, see :data:`~hyperspectral_cl.reproduce.PRESETS`.
-    backbones : sequence of str, default: the five backbones
+    backbones : sequence of str or None, default=None
+        None: the preset's (the five backbones; ``li`` and ``hamida`` for ``'paper-cpu'``).
     variants : sequence of str, default: every entry of :data:`~hyperspectral_cl.reproduce.VARIANTS`
         (baseline, spectral, spatial, spectral+spatial with the default recipe, and the paper-recipe rows).
     splits : sequence of str, default=('random', 'spatial')
@@ -435,6 +436,7 @@ def run_reproduction(
     from tqdm.auto import tqdm
 
     preset = get_preset(preset, seeds=seeds, **preset_overrides)
+    backbones = preset.backbones if backbones is None else tuple(backbones)
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variants {unknown}; known: {list(VARIANTS)}")
@@ -454,10 +456,12 @@ def run_reproduction(
     # the threads the fits run with: this process's, or each worker's
     env = _environment(device, torch.get_num_threads() if n_jobs == 1 else threads or 1)
     X, y, coords = windows_of(scene, preset)
-    base_spec = {"dataset": description, "preset": preset.as_dict(), "spectrum_norm": spectrum_norm,
+    # the backbone set is left out of the key: each task records its own backbone
+    described = {k: v for k, v in preset.as_dict().items() if k != "backbones"}
+    base_spec = {"dataset": description, "preset": described, "spectrum_norm": spectrum_norm,
                  "hyperspectral_cl": __version__}
     # runs that never see the contrastive settings keep their cache entries when the search space changes
-    plain_spec = dict(base_spec, preset={k: v for k, v in preset.as_dict().items() if k not in SEARCH_FIELDS})
+    plain_spec = dict(base_spec, preset={k: v for k, v in described.items() if k not in SEARCH_FIELDS})
     contrastive = [v for v in variants if VARIANTS[v] is not None]
     n_tasks = len(splits) * (
         (len(backbones) if contrastive else 0)
