@@ -1,4 +1,4 @@
-"""What a measurement ran on: the CPU's name and the versions of the numerical stack (for benchmark reports)."""
+"""What a measurement ran on: the CPU (name, instruction set) and the versions of the numerical stack (for benchmark reports)."""
 
 import datetime
 import importlib
@@ -7,16 +7,37 @@ import platform
 __all__ = ["cpu_name", "measured_on", "versions"]
 
 
-def cpu_name():
-    """The CPU's model name (from /proc/cpuinfo on Linux), else what ``platform`` knows."""
+def _cpu_info():
+    """``(model name, flags)`` from /proc/cpuinfo on Linux; ``(None, set())`` elsewhere."""
+    name, flags = None, set()
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and name is None:
+                    name = value.strip()
+                elif key == "flags" and not flags:
+                    flags = set(value.split())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return name, flags
+
+
+def cpu_name():
+    """The CPU's model name, the vector instructions torch uses on it and whether it has native bfloat16.
+
+    The model name alone can hide a different machine: virtual machines of one name
+    ran with AVX-512 and bfloat16 one day and AVX2 alone the next, which changes
+    float32 speed and turns ``precision='bf16'`` from faster to slower.
+    """
+    import torch
+
+    name, flags = _cpu_info()
+    name = name or platform.processor() or platform.machine()
+    capability = torch.backends.cpu.get_cpu_capability()
+    bf16 = "native bf16" if flags & {"avx512_bf16", "amx_bf16"} else "no native bf16"
+    return f"{name}, {capability}, {bf16}"
 
 
 def versions(*extra):
