@@ -1,6 +1,7 @@
-"""What one training step and one epoch cost, per backbone: baseline, contrastive and detached, float32 and bfloat16.
+"""What one training step and one epoch cost, per backbone: baseline, contrastive and detached, per precision.
 
     python benchmarks/training_step.py                    # B = 224 and 156, 10 x 10 patches, batch 256 (CPU)
+    python benchmarks/training_step.py --precisions fp32  # a CPU without native bfloat16
     python benchmarks/training_step.py --quick            # B = 56, 5 x 5 patches, batch 64: a smoke run
     python benchmarks/training_step.py --device cuda --out benchmarks/results/training_step_cuda
 
@@ -9,11 +10,10 @@ clipping, AdamW update) on a network fitted to the data's shape, with the packag
 (pooled map features where the backbone has them, ``augment='spatial'``): *baseline* is ``alpha=0``
 (one forward pass), *contrastive* is ``alpha=1`` (an augmented view through the same network and the
 SupCon term on both views), *detached* is ``alpha=1, detach_augmented=True`` (the augmented view
-without a backward pass). The six variants of a backbone and band count are timed in alternation
-in one process (median of at least ``--reps`` calls and 2 s each, after a warm-up), so load on the
-machine affects them alike. The ratios contrastive / baseline and detached / baseline are the cost of the
-contrastive term;
-bf16 / fp32 the gain of ``precision='bf16'``. Seconds per epoch = seconds per step x steps for
+without a backward pass). The variants of a backbone and band count (three per precision) are timed
+in alternation in one process (median of at least ``--reps`` calls and 2 s each, after a warm-up), so
+load on the machine affects them alike. The ratios contrastive / baseline and detached / baseline are
+the cost of the contrastive term; fp32 / bf16 the gain of ``precision='bf16'``. Seconds per epoch = seconds per step x steps for
 ``--epoch-windows`` windows (2,000 by default, the paper's training set).
 
 Writes benchmarks/results/training_step.md (and .json).
@@ -36,8 +36,7 @@ from hyperspectral_cl._environment import cpu_name, versions
 from hyperspectral_cl.backbones import list_backbones
 
 RESULTS = Path(__file__).resolve().parent / "results"
-VARIANTS = [("baseline", "fp32"), ("baseline", "bf16"), ("contrastive", "fp32"), ("contrastive", "bf16"),
-            ("detached", "fp32"), ("detached", "bf16")]
+KINDS = ("baseline", "contrastive", "detached")
 
 
 def fitted_net(backbone, X, y, kind, precision, device):
@@ -67,12 +66,12 @@ def median_times(steps, reps, min_seconds=2.0):
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
-def measure(backbone, bands, patch, batch, reps, device):
+def measure(backbone, bands, patch, batch, reps, device, precisions):
     gen = torch.Generator().manual_seed(0)
     X = torch.rand(batch, 1, bands, patch, patch, generator=gen).numpy()
     y = torch.rand(batch, 3, generator=gen).numpy()
     steps = {}
-    for kind, precision in VARIANTS:
+    for kind, precision in [(k, p) for p in precisions for k in KINDS]:
         net = fitted_net(backbone, X, y, kind, precision, device)
         batch_ = (torch.as_tensor(X, device=device), torch.as_tensor((y - net.y_mean_) / net.y_scale_, device=device))
         steps[(kind, precision)] = (lambda n=net, b=batch_: (n.train_step(b), _sync(device)))
@@ -87,26 +86,26 @@ def _sync(device):
 def report(rows, args, out):
     per_epoch = math.ceil(args.epoch_windows / args.batch)
     lines = [
-        "## Training step cost: baseline, contrastive and detached, float32 and bfloat16", "",
+        "## Training step cost: baseline, contrastive and detached, per precision", "",
         f"{datetime.date.today().isoformat()}; {args.device} ({cpu_name() if args.device == 'cpu' else torch.cuda.get_device_name()}, "
-        f"{torch.get_num_threads()} threads); {versions()}. Batch {args.batch}, {args.patch} x {args.patch} patches; the "
+        f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''}); {versions()}. Batch {args.batch}, {args.patch} x {args.patch} patches; the "
         "estimator's own training step with its defaults (pooled features, `augment='spatial'`); median seconds per "
         f"step, variants alternated in one process. Epoch = {per_epoch} steps ({args.epoch_windows} windows).", "",
-        "| B | backbone | baseline s/step fp32 → bf16 | contrastive s/step fp32 → bf16 | detached s/step fp32 → bf16 "
-        "| contrastive / baseline (fp32, bf16) | detached / baseline (fp32, bf16) "
-        "| bf16 speed-up (baseline, contrastive, detached) | s/epoch fp32: baseline, contrastive, detached "
-        "| s/epoch bf16: baseline, contrastive, detached |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| B | backbone | precision | baseline s/step | contrastive s/step | detached s/step "
+        "| contrastive / baseline | detached / baseline | speed-up over fp32 (baseline, contrastive, detached) "
+        "| s/epoch: baseline, contrastive, detached |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         t = r["seconds"]
-        b32, b16, c32, c16, d32, d16 = (t[f"{k}/{p}"] for k, p in VARIANTS)
-        lines.append(
-            f"| {r['bands']} | {r['backbone']} | {b32:.3f} → {b16:.3f} | {c32:.3f} → {c16:.3f} | {d32:.3f} → {d16:.3f} "
-            f"| {c32 / b32:.2f}, {c16 / b16:.2f} | {d32 / b32:.2f}, {d16 / b16:.2f} "
-            f"| x{b32 / b16:.2f}, x{c32 / c16:.2f}, x{d32 / d16:.2f} "
-            f"| {b32 * per_epoch:.1f}, {c32 * per_epoch:.1f}, {d32 * per_epoch:.1f} "
-            f"| {b16 * per_epoch:.1f}, {c16 * per_epoch:.1f}, {d16 * per_epoch:.1f} |")
+        for precision in args.precisions:
+            b, c, d = (t[f"{k}/{precision}"] for k in KINDS)
+            fp32 = [t.get(f"{k}/fp32") for k in KINDS]
+            gain = ", ".join(f"x{ref / v:.2f}" for ref, v in zip(fp32, (b, c, d), strict=True)) \
+                if precision != "fp32" and None not in fp32 else "—"
+            lines.append(
+                f"| {r['bands']} | {r['backbone']} | {precision} | {b:.3f} | {c:.3f} | {d:.3f} | {c / b:.2f} "
+                f"| {d / b:.2f} | {gain} | {b * per_epoch:.1f}, {c * per_epoch:.1f}, {d * per_epoch:.1f} |")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
     print("\n".join(lines))
@@ -120,6 +119,8 @@ def main(argv=None):
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--epoch-windows", type=int, default=2000)
     parser.add_argument("--backbones", nargs="+", default=list_backbones())
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "fp16"],
+                        help="bf16 pays only with native support (see the report's CPU line); fp16 is for CUDA")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--quick", action="store_true")
@@ -133,7 +134,7 @@ def main(argv=None):
     rows = []
     for bands in args.bands:
         for backbone in args.backbones:
-            seconds = measure(backbone, bands, args.patch, args.batch, args.reps, args.device)
+            seconds = measure(backbone, bands, args.patch, args.batch, args.reps, args.device, args.precisions)
             rows.append({"bands": bands, "backbone": backbone, "seconds": {f"{k}/{p}": v for (k, p), v in seconds.items()}})
             print(bands, backbone, {f"{k}/{p}": round(v, 4) for (k, p), v in seconds.items()}, flush=True)
     out = Path(args.out)
