@@ -107,7 +107,7 @@ def report(df, preset, args):
              "test region, 64 per batch). Every other setting at its default (`augment='spatial'`, "
              f"`spectrum_norm='l2'`, early stopping on a spatial hold-out). R² mean ± std over {args.seeds} seeds; "
              "'paired diff' is the mean over seeds of (detached − paper's gradient) on the same seed ± its std; "
-             "'time' the mean seconds per epoch (paper's → detached); 'blend weight' the network's mean share of the "
+             "'s/epoch' the mean seconds per epoch (paper's → detached); 'blend weight' the network's mean share of the "
              "prediction beside the ridge map (chosen on the hold-out; 0: the ridge map alone, where detaching "
              "cannot change the result; NaN: no ridge map).", ""]
     nets = df[df.backbone != "classical"]

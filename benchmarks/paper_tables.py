@@ -26,7 +26,8 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="+", default=["synthetic", "samson"], choices=["synthetic", "samson"])
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (of each worker with --jobs)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default 2; of each worker with --jobs, default 1 there)")
     parser.add_argument("--jobs", type=int, default=None,
                         help="worker processes running tasks side by side (default: this process; -1: one per core)")
     parser.add_argument("--spectrum-norm", default="l2", choices=["l2", "none", "max"])
@@ -34,6 +35,8 @@ def main(argv=None):
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--suffix", default="", help="appended to the output file names")
     args = parser.parse_args(argv)
+    if args.threads is None:  # workers: one thread each, as the command line does (threads would spin)
+        args.threads = 1 if args.jobs else 2
     torch.set_num_threads(args.threads)
     norm = None if args.spectrum_norm == "none" else args.spectrum_norm
     for dataset in args.datasets:

@@ -8,7 +8,7 @@ __all__ = ["cpu_name", "measured_on", "versions"]
 
 
 def _cpu_info():
-    """``(model name, flags)`` from /proc/cpuinfo on Linux; ``(None, set())`` elsewhere."""
+    """``(model name, instruction-set flags)`` from /proc/cpuinfo on Linux; ``(None, set())`` elsewhere."""
     name, flags = None, set()
     try:
         with open("/proc/cpuinfo") as fh:
@@ -17,7 +17,7 @@ def _cpu_info():
                 key = key.strip()
                 if key == "model name" and name is None:
                     name = value.strip()
-                elif key == "flags" and not flags:
+                elif key in ("flags", "Features") and not flags:  # x86 and aarch64 Linux
                     flags = set(value.split())
     except OSError:
         pass
@@ -36,7 +36,10 @@ def cpu_name():
     name, flags = _cpu_info()
     name = name or platform.processor() or platform.machine()
     capability = torch.backends.cpu.get_cpu_capability()
-    bf16 = "native bf16" if flags & {"avx512_bf16", "amx_bf16"} else "no native bf16"
+    if not flags:  # no /proc/cpuinfo (macOS, Windows): not known, rather than reported missing
+        bf16 = "bf16 unknown"
+    else:
+        bf16 = "native bf16" if flags & {"avx512_bf16", "amx_bf16", "bf16"} else "no native bf16"
     return f"{name}, {capability}, {bf16}"
 
 

@@ -16,12 +16,12 @@ flags\t\t: fpu sse4_2 avx2 {extra}
 """
 
 
-def _fake_cpuinfo(monkeypatch, extra):
+def _fake_cpuinfo(monkeypatch, extra, text=CPUINFO):
     real_open = builtins.open
 
     def fake(path, *args, **kwargs):
         if path == "/proc/cpuinfo":
-            return io.StringIO(CPUINFO.format(extra=extra))
+            return io.StringIO(text.format(extra=extra))
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "open", fake)
@@ -37,6 +37,15 @@ def test_cpu_name_gives_the_model_the_instruction_set_and_native_bf16(monkeypatc
     assert cpu_name().endswith(", native bf16")
 
 
+def test_cpu_name_reads_aarch64_features(monkeypatch):
+    text = "processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd sve {extra}\nCPU part\t: 0xd40\n"
+    for extra, expected in (("bf16", ", native bf16"), ("", ", no native bf16")):
+        _fake_cpuinfo(monkeypatch, extra, text)
+        monkeypatch.setattr(_environment.platform, "processor", lambda: "")
+        monkeypatch.setattr(_environment.platform, "machine", lambda: "aarch64")
+        assert cpu_name().startswith("aarch64, ") and cpu_name().endswith(expected)
+
+
 def test_cpu_name_without_proc_cpuinfo(monkeypatch):
     def missing(path, *args, **kwargs):
         raise OSError(path)
@@ -44,7 +53,7 @@ def test_cpu_name_without_proc_cpuinfo(monkeypatch):
     monkeypatch.setattr(builtins, "open", missing)
     monkeypatch.setattr(_environment.platform, "processor", lambda: "")
     monkeypatch.setattr(_environment.platform, "machine", lambda: "x86_64")
-    assert cpu_name().startswith("x86_64, ") and cpu_name().endswith(", no native bf16")
+    assert cpu_name().startswith("x86_64, ") and cpu_name().endswith(", bf16 unknown")
 
 
 def test_measured_on_names_threads_and_versions():

@@ -429,6 +429,16 @@ def test_detach_augmented_keeps_no_graph_of_the_augmented_view(patches):
         assert seen == [True, not detach]  # the patches' pass, then the augmented view's
 
 
+@pytest.mark.parametrize("options", [dict(precision="bf16"), dict(precision="fp16"),
+                                     dict(pretrain_epochs=1, max_epochs=3)])
+def test_detach_augmented_with_reduced_precision_and_a_warm_up(patches, options):
+    X, y = patches
+    net = ContrastivePatchRegressor("li", **tiny_net_params(**{"alpha": 1.0, "detach_augmented": True,
+                                                               "early_stopping": False, **options})).fit(X, y)
+    assert np.isfinite(net.history[:, "train_loss"]).all() and np.isfinite(net.predict(X)).all()
+    assert len(net.history) == options.get("max_epochs", 2)
+
+
 def test_detach_augmented_is_deterministic_and_refuses_non_booleans(patches):
     X, y = patches
     a = ContrastivePatchRegressor("li", **tiny_net_params(alpha=1.0, detach_augmented=True, early_stopping=False)).fit(X, y)

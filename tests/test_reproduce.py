@@ -100,6 +100,9 @@ def test_paper_cpu_preset_is_the_papers_input_size_for_li_and_hamida():
     preset = PRESETS["paper-cpu"]
     assert (preset.window, preset.bands, preset.backbones) == (10, None, ("li", "hamida"))
     assert all(p.backbones == BACKBONES for name, p in PRESETS.items() if name != "paper-cpu")
+    assert get_preset("quick", backbones=["li"]).backbones == ("li",)  # a tuple, hashable as the other fields
+    with pytest.raises(TypeError, match="backbones must be a sequence of backbone names, got 'li'"):
+        get_preset("quick", backbones="li")
 
 
 def test_the_presets_backbones_run_by_default_and_stay_out_of_the_cache_key(tiny_run, monkeypatch):
@@ -116,6 +119,7 @@ def test_the_presets_backbones_run_by_default_and_stay_out_of_the_cache_key(tiny
                              **params)
     assert again["runs"] == res["runs"]
     assert {r["model"] for r in again["runs"] if r["kind"] == "deep"} == set(TINY["backbones"])
+    assert res["preset"]["backbones"] == again["preset"]["backbones"] == TINY["backbones"]  # what ran
 
 
 def test_tiny_run_has_every_row(tiny_run):

@@ -113,6 +113,11 @@ class Preset:
     max_epochs: int = None
     backbones: tuple = BACKBONES
 
+    def __post_init__(self):
+        if isinstance(self.backbones, str) or not all(isinstance(b, str) for b in self.backbones):
+            raise TypeError(f"backbones must be a sequence of backbone names, got {self.backbones!r}")
+        object.__setattr__(self, "backbones", tuple(self.backbones))  # hashable, like the other fields
+
     def as_dict(self):
         """The preset as a plain dict (recorded with every result)."""
         return asdict(self)

@@ -527,5 +527,6 @@ def run_reproduction(
     finally:  # on an error or Ctrl-C too: the message then starts on a fresh line
         bar.close()
     _summarise(caught)
-    return {"dataset": description, "preset": preset.as_dict(), "spectrum_norm": spectrum_norm, "runs": runs,
+    return {"dataset": description, "preset": {**preset.as_dict(), "backbones": list(backbones)},
+            "spectrum_norm": spectrum_norm, "runs": runs,
             "searches": searches}
