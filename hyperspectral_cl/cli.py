@@ -321,8 +321,9 @@ def build_parser():
         "reproduce",
         help="the paper's tables: every backbone x {baseline, spectral, spatial, spectral+spatial} beside ridge "
              "and PLS, on random and spatial splits",
-        description="Train and evaluate the backbones (the five of the paper; li and hamida with --preset paper-cpu) with and without contrastive learning, and ridge/PLS "
-                    "baselines, on the same random and spatial splits; write markdown, CSV and PNG results. "
+        description="Train and evaluate the backbones (the paper's five; li and hamida with --preset paper-cpu) "
+                    "with and without contrastive learning, and ridge/PLS baselines, on the same random and "
+                    "spatial splits; write markdown, CSV and PNG results. "
                     "Finished runs are cached and skipped when the command is repeated.",
     )
     rep.add_argument("--dataset", default="synthetic", choices=["synthetic", "samson"], help="(default synthetic)")
