@@ -265,10 +265,14 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         the augmented view's features serving as fixed points (a
         stop-gradient, as MoCo's keys and SimSiam's targets are). The augmented
         view then costs one forward pass without a backward pass or a stored
-        graph, which saves time and memory (``benchmarks/training_step.py``).
-        The gradient is not the paper's (which trains through both views), so
-        results can differ: ``benchmarks/detach_probe.py`` measures both
-        (documentation, "Benchmarks").
+        graph: on the convolutional backbones a contrastive step took 1.3-1.4
+        baseline steps instead of 2.0-2.2 (``benchmarks/training_step.py``;
+        little gain on ``'pixel-mlp'``, whose cost is outside the network).
+        The gradient is not the paper's (which trains through both views): with
+        the ridge blend on, accuracy was the same within the seed spread, but
+        without it (``ridge=None``) results moved both ways, once far down
+        (``benchmarks/detach_probe.py``; documentation, "Benchmarks"). Check
+        it on a validation split before relying on it.
     precision : {'fp32', 'bf16', 'fp16'}, default='fp32'
         Arithmetic of the network's convolutions and matrix products:
         ``'bf16'`` and ``'fp16'`` run them under ``torch.autocast`` (training
