@@ -139,8 +139,9 @@ PRESETS = {
         "cpu", seeds=3, epochs=30, n_train=384, n_test=1024, window=5, bands=56, synthetic_shape=(100, 100),
         alphas=(0.1, 1.0), radius_quantiles=(0.05, 0.2), temperatures=(0.1,),
     ),
-    # the paper's input size (10 x 10 windows, every band) on 2 CPU cores, for the two backbones that train there in
-    # minutes: fewer training windows, seeds and candidates than `full`
+    # the paper's input size (10 x 10 windows, every band) on CPU cores, for the two backbones that train there in
+    # minutes: fewer training windows, seeds and candidates than `full`; estimated at 3-4.5 hours per dataset on 2
+    # AVX2 cores from its first tasks (user guide, "Reproducing the paper's tables")
     "paper-cpu": Preset(
         "paper-cpu", seeds=2, epochs=30, n_train=256, n_test=1024, window=10, bands=None, synthetic_shape=(100, 100),
         alphas=(1.0,), radius_quantiles=(0.05, 0.2), temperatures=(0.1,), max_epochs=60, backbones=("li", "hamida"),
