@@ -119,7 +119,7 @@ def test_the_presets_backbones_run_by_default_and_stay_out_of_the_cache_key(tiny
                              **params)
     assert again["runs"] == res["runs"]
     assert {r["model"] for r in again["runs"] if r["kind"] == "deep"} == set(TINY["backbones"])
-    assert res["preset"]["backbones"] == again["preset"]["backbones"] == TINY["backbones"]  # what ran
+    assert res["preset"]["backbones"] == again["preset"]["backbones"] == tuple(TINY["backbones"])  # what ran
 
 
 def test_tiny_run_has_every_row(tiny_run):

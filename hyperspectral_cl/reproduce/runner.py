@@ -435,8 +435,9 @@ def run_reproduction(
     """
     from tqdm.auto import tqdm
 
-    preset = get_preset(preset, seeds=seeds, **preset_overrides)
-    backbones = preset.backbones if backbones is None else tuple(backbones)
+    # the preset checks the backbone list; None keeps its own
+    preset = get_preset(preset, seeds=seeds, backbones=backbones, **preset_overrides)
+    backbones = preset.backbones
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variants {unknown}; known: {list(VARIANTS)}")
@@ -527,6 +528,5 @@ def run_reproduction(
     finally:  # on an error or Ctrl-C too: the message then starts on a fresh line
         bar.close()
     _summarise(caught)
-    return {"dataset": description, "preset": {**preset.as_dict(), "backbones": list(backbones)},
-            "spectrum_norm": spectrum_norm, "runs": runs,
+    return {"dataset": description, "preset": preset.as_dict(), "spectrum_norm": spectrum_norm, "runs": runs,
             "searches": searches}
