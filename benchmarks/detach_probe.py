@@ -8,9 +8,9 @@ augmented view's features are fixed points and its backward pass is skipped. Thi
 that costs in accuracy where the term is switched on: the default recipe with ``alpha=1`` (supervised
 contrastive), the backbone alone (``ridge=None``, where the network's features carry the prediction)
 and semi-supervised training with few labels (``semi_supervised=True``, an unlabeled pool of every
-window of the training region, the setting the term is for), with and without the ridge map. Each setting is fitted with the
-paper's gradient and detached on the same training windows and seed, side by side, and timed; the
-best classical regressors of the reproduction on the same windows are the bar.
+window of the training region, the setting the term is for), with and without the ridge map. Each
+setting is fitted with the paper's gradient and detached on the same training windows and seed, side
+by side, and timed; the best classical regressors of the reproduction on the same windows are the bar.
 
 Data: the ``cpu`` reproduction preset's windows and spatial split (as benchmarks/recipe_ablation.py).
 Writes benchmarks/results/detach_probe.md (and .csv).
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from _common import windows_or_none, write_csv
+from _common import mean_std, windows_or_none, write_csv
 from learning_curves import pools
 from sklearn.metrics import r2_score
 from sklearn.pipeline import Pipeline
@@ -93,10 +93,6 @@ def run(args):
     return pd.DataFrame(rows), preset
 
 
-def _cell(r):
-    return "—" if r.empty else f"{r.mean():.3f} ± {np.nan_to_num(r.std()):.3f}"
-
-
 def report(df, preset, args):
     out = write_csv(df, args.out)
     lines = ["## Detaching the augmented view: accuracy and time, side by side", "",
@@ -121,12 +117,12 @@ def report(df, preset, args):
             both = gs[~gs.detached.astype(bool)].set_index("seed")
             det = gs[gs.detached.astype(bool)].set_index("seed")
             diff = (det.r2 - both.r2).dropna()
-            lines.append(f"| {backbone} | {setting} | {_cell(both.r2)} | {_cell(det.r2)} | "
+            lines.append(f"| {backbone} | {setting} | {mean_std(both.r2)} | {mean_std(det.r2)} | "
                          f"{diff.mean():+.3f} ± {np.nan_to_num(diff.std()):.3f} | "
                          f"{both.s_per_epoch.mean():.2f} → {det.s_per_epoch.mean():.2f} "
                          f"| {both.blend.mean():.2f}, {det.blend.mean():.2f} |")
         for (name, n), gc in g[g.backbone == "classical"].groupby(["setting", "n_labels"], sort=False):
-            lines.append(f"| *classical* | *{name}, {n} labels* | {_cell(gc.r2)} | | | | |")
+            lines.append(f"| *classical* | *{name}, {n} labels* | {mean_std(gc.r2)} | | | | |")
         lines.append("")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

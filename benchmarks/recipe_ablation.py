@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from _common import windows_or_none, write_csv
+from _common import mean_std, windows_or_none, write_csv
 from sklearn.metrics import r2_score
 from sklearn.pipeline import Pipeline
 
@@ -117,11 +117,11 @@ def main(argv=None):
             cells = []
             for b in backbones:
                 r = g[(g.backbone == b) & (g.setting == name)].r2
-                cells.append("—" if r.empty else f"{r.mean():.3f} ± {np.nan_to_num(r.std()):.3f}")
+                cells.append(mean_std(r))
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         for name, r in g[g.backbone == "classical"].groupby("setting", sort=False).r2:
             lines.append(f"| *classical: {name}* | " + " | ".join(
-                [f"{r.mean():.3f} ± {np.nan_to_num(r.std()):.3f}"] * len(backbones)) + " |")
+                [mean_std(r)] * len(backbones)) + " |")
         lines.append("")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out.with_suffix('.md')}")

@@ -13,8 +13,8 @@ SupCon term on both views), *detached* is ``alpha=1, detach_augmented=True`` (th
 without a backward pass). The variants of a backbone and band count (three per precision) are timed
 in alternation in one process (median of at least ``--reps`` calls and 2 s each, after a warm-up), so
 load on the machine affects them alike. The ratios contrastive / baseline and detached / baseline are
-the cost of the contrastive term; fp32 / bf16 the gain of ``precision='bf16'``. Seconds per epoch = seconds per step x steps for
-``--epoch-windows`` windows (2,000 by default, the paper's training set).
+the cost of the contrastive term; fp32 / bf16 the gain of ``precision='bf16'``. Seconds per epoch =
+seconds per step x steps for ``--epoch-windows`` windows (2,000 by default, the paper's training set).
 
 Writes benchmarks/results/training_step.md (and .json).
 """
@@ -42,8 +42,8 @@ KINDS = ("baseline", "contrastive", "detached")
 def fitted_net(backbone, X, y, kind, precision, device):
     """A regressor whose network, optimiser and callbacks are built for ``X`` (no epoch trained)."""
     net = ContrastivePatchRegressor(backbone, alpha=0.0 if kind == "baseline" else 1.0, precision=precision,
-                                    detach_augmented=kind == "detached", max_epochs=0, early_stopping=False, random_state=0, device=device,
-                                    batch_size=len(X))
+                                    detach_augmented=kind == "detached", max_epochs=0, early_stopping=False,
+                                    random_state=0, device=device, batch_size=len(X))
     net.fit(X, y)
     net.notify("on_train_begin", X=X, y=y)  # the schedule's callbacks expect a training call
     net.history.new_epoch()
@@ -88,7 +88,8 @@ def report(rows, args, out):
     lines = [
         "## Training step cost: baseline, contrastive and detached, per precision", "",
         f"{datetime.date.today().isoformat()}; {args.device} ({cpu_name() if args.device == 'cpu' else torch.cuda.get_device_name()}, "
-        f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''}); {versions()}. Batch {args.batch}, {args.patch} x {args.patch} patches; the "
+        f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''}); {versions()}. "
+        f"Batch {args.batch}, {args.patch} x {args.patch} patches; the "
         "estimator's own training step with its defaults (pooled features, `augment='spatial'`); median seconds per "
         f"step, variants alternated in one process. Epoch = {per_epoch} steps ({args.epoch_windows} windows).", "",
         "| B | backbone | precision | baseline s/step | contrastive s/step | detached s/step "

@@ -1,4 +1,4 @@
-"""What a measurement ran on: the CPU (name, instruction set) and the versions of the numerical stack (for benchmark reports)."""
+"""What a measurement ran on: the CPU (name, instruction set) and the numerical stack's versions (for reports)."""
 
 import datetime
 import importlib
