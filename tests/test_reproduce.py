@@ -20,6 +20,7 @@ from hyperspectral_cl.reproduce import (
     BACKBONES,
     CLASSICAL,
     PRESETS,
+    VARIANTS,
     bin_bands,
     get_preset,
     make_splits,
@@ -103,6 +104,12 @@ def test_paper_cpu_preset_is_the_papers_input_size_for_li_and_hamida():
     assert get_preset("quick", backbones=["li"]).backbones == ("li",)  # a tuple, hashable as the other fields
     with pytest.raises(TypeError, match="backbones must be a sequence of backbone names, got 'li'"):
         get_preset("quick", backbones="li")
+    # the paper's tables compare the baseline and spectral+spatial; the other presets run every variant
+    assert set(preset.variants) == {"baseline", "spectral+spatial", *LITERAL_VARIANTS}
+    assert all(p.variants == tuple(VARIANTS) for name, p in PRESETS.items() if name != "paper-cpu")
+    assert get_preset("quick", variants=["baseline"]).variants == ("baseline",)
+    with pytest.raises(TypeError, match="variants must be a sequence of variant names, got 'baseline'"):
+        get_preset("quick", variants="baseline")
 
 
 def test_the_presets_backbones_run_by_default_and_stay_out_of_the_cache_key(tiny_run, monkeypatch):
@@ -120,6 +127,12 @@ def test_the_presets_backbones_run_by_default_and_stay_out_of_the_cache_key(tiny
     assert again["runs"] == res["runs"]
     assert {r["model"] for r in again["runs"] if r["kind"] == "deep"} == set(TINY["backbones"])
     assert res["preset"]["backbones"] == again["preset"]["backbones"] == tuple(TINY["backbones"])  # what ran
+    # a preset naming fewer variants reads the same runs from the same cache entries
+    chosen = ("baseline", "spectral+spatial")
+    fewer = run_reproduction("synthetic", get_preset("quick", backbones=tuple(TINY["backbones"]), variants=chosen),
+                             cache_dir=cache, **params)
+    assert fewer["runs"] == [r for r in res["runs"] if r["kind"] != "deep" or r["variant"] in chosen]
+    assert fewer["preset"]["variants"] == chosen
 
 
 def test_tiny_run_has_every_row(tiny_run):

@@ -344,7 +344,7 @@ def run_reproduction(
     preset="quick",
     *,
     backbones=None,
-    variants=tuple(VARIANTS),
+    variants=None,
     splits=SPLITS,
     classical=tuple(CLASSICAL),
     seeds=None,
@@ -376,8 +376,10 @@ def run_reproduction(
         Sizes and search space, see :data:`~hyperspectral_cl.reproduce.PRESETS`.
     backbones : sequence of str or None, default=None
         None: the preset's (the five backbones; ``li`` and ``hamida`` for ``'paper-cpu'``).
-    variants : sequence of str, default: every entry of :data:`~hyperspectral_cl.reproduce.VARIANTS`
-        (baseline, spectral, spatial, spectral+spatial with the default recipe, and the paper-recipe rows).
+    variants : sequence of str or None, default=None
+        Keys of :data:`~hyperspectral_cl.reproduce.VARIANTS`; None: the preset's (every variant: baseline,
+        spectral, spatial, spectral+spatial with the default recipe, and the paper-recipe rows;
+        ``'paper-cpu'`` leaves out the spectral-only and spatial-only rows, which the paper's tables do not have).
     splits : sequence of str, default=('random', 'spatial')
     classical : sequence of str, default: every classical baseline
         Names from :data:`~hyperspectral_cl.reproduce.CLASSICAL` (empty: none).
@@ -435,9 +437,9 @@ def run_reproduction(
     """
     from tqdm.auto import tqdm
 
-    # the preset checks the backbone list; None keeps its own
-    preset = get_preset(preset, seeds=seeds, backbones=backbones, **preset_overrides)
-    backbones = preset.backbones
+    # the preset checks the backbone and variant lists; None keeps its own
+    preset = get_preset(preset, seeds=seeds, backbones=backbones, variants=variants, **preset_overrides)
+    backbones, variants = preset.backbones, preset.variants
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variants {unknown}; known: {list(VARIANTS)}")
@@ -457,8 +459,8 @@ def run_reproduction(
     # the threads the fits run with: this process's, or each worker's
     env = _environment(device, torch.get_num_threads() if n_jobs == 1 else threads or 1)
     X, y, coords = windows_of(scene, preset)
-    # the backbone set is left out of the key: each task records its own backbone
-    described = {k: v for k, v in preset.as_dict().items() if k != "backbones"}
+    # the backbone and variant sets are left out of the key: each task records its own backbone and variant
+    described = {k: v for k, v in preset.as_dict().items() if k not in ("backbones", "variants")}
     base_spec = {"dataset": description, "preset": described, "spectrum_norm": spectrum_norm,
                  "hyperspectral_cl": __version__}
     # runs that never see the contrastive settings keep their cache entries when the search space changes
