@@ -58,8 +58,8 @@ def _reproduce(args):
                                        else "not cached (--no-cache)"), file=sys.stderr)
     try:
         results = run_reproduction(
-            args.dataset, args.preset, seeds=args.seeds, backbones=args.backbones, device=args.device,
-            spectrum_norm=SPECTRUM_NORM_CHOICES[args.spectrum_norm], cache_dir=cache,
+            args.dataset, args.preset, seeds=args.seeds, backbones=args.backbones, variants=args.variants,
+            device=args.device, spectrum_norm=SPECTRUM_NORM_CHOICES[args.spectrum_norm], cache_dir=cache,
             data_dir=args.data_dir, samson=args.samson, usgs=args.usgs, progress=not args.quiet,
             n_jobs=jobs, threads=threads,
         )
@@ -294,6 +294,8 @@ def _predict(args):
 
 def build_parser():
     """The argument parser of the ``hyperspectral-cl`` command."""
+    from .reproduce.presets import VARIANTS
+
     parser = argparse.ArgumentParser(
         prog="hyperspectral-cl",
         description="Spectral-spatial contrastive learning for regression on hyperspectral patches.",
@@ -334,6 +336,10 @@ def build_parser():
     rep.add_argument("--seeds", type=int, default=None, help="seeds per row (default: the preset's)")
     rep.add_argument("--backbones", nargs="+", default=None,
                      help="(default: the preset's: all five; li and hamida for paper-cpu)")
+    rep.add_argument("--variants", nargs="+", default=None, choices=list(VARIANTS), metavar="VARIANT",
+                     help="rows to train, quoted where they hold spaces: " + ", ".join(map(repr, VARIANTS))
+                          + " (default: the preset's: every one; baseline and spectral+spatial in both recipes "
+                            "for paper-cpu)")
     rep.add_argument("--spectrum-norm", default="l2", choices=list(SPECTRUM_NORM_CHOICES),
                      help="per-pixel spectrum normalisation inside the networks (default l2)")
     rep.add_argument("--data-dir", default=None,

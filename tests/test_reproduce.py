@@ -259,10 +259,19 @@ def test_nonlinear_classical_rows_are_tuned_by_the_inner_cv(name):
 def test_cli_reproduce_quick(tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["reproduce", "--dataset", "synthetic", "--preset", "quick", "--backbones", "luo", "--seeds", "1",
+                 "--variants", "baseline", "paper recipe: spectral+spatial",
                  "--out", str(out), "--no-cache", "--quiet", "--data-dir", str(tmp_path)])
     assert code == 0
     assert (out / "reproduce_synthetic_quick.md").is_file() and (out / "reproduce_synthetic_quick.csv").is_file()
     assert "wrote" in capsys.readouterr().out
+    runs = pd.read_csv(out / "reproduce_synthetic_quick.csv")
+    assert set(runs[runs.kind == "deep"].variant) == {"baseline", "paper recipe: spectral+spatial"}
+
+
+def test_cli_refuses_an_unknown_variant(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["reproduce", "--variants", "baseline", "mixup"])
+    assert info.value.code == 2 and "argument --variants: invalid choice: 'mixup'" in capsys.readouterr().err
 
 
 def test_cli_explains_missing_samson(tmp_path, capsys, monkeypatch):
