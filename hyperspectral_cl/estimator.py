@@ -1499,8 +1499,10 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             x_aug = self.augment_(x, generator=current_generator("augment", x.device))
             # detached: no graph is kept for the second view, so its backward pass (2/3 of its cost) is saved
             grad = torch.no_grad() if self.detach_augmented else nullcontext()
+            # the embedding alone: the second view's prediction (and its classical partner) would be discarded
+            embed = getattr(self.module_, "embed", None) or (lambda x: self.module_(x)[1])
             with frozen_batchnorm_stats(self.module_), self.autocast(), grad:
-                features_aug = self.module_(x_aug)[1].float()
+                features_aug = embed(x_aug).float()
             targets = self.split_weights(y[:, None] if y.ndim == 1 else y)[0]
             con = self.contrastive_(torch.cat([y_pred[1], features_aug]), torch.cat([targets, targets]))
             loss = con if pretraining else mse + self._alpha() * con

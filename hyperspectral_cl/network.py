@@ -170,7 +170,8 @@ class PatchNetwork(nn.Module):
 
     def kernel_features(self, z):
         """The kernel partner's input: the standardised mean spectrum of normalised patches ``z`` (float64)."""
-        return (z.double().mean(dim=(1, 3, 4)) - self.kernel_mean) / self.kernel_scale
+        # accumulated in float64 without a float64 copy of the patches
+        return (z.mean(dim=(1, 3, 4), dtype=torch.float64) - self.kernel_mean) / self.kernel_scale
 
     def partner(self, z):
         """The classical model the blend falls back on, per target: the ridge map or its kernel partner."""
@@ -203,6 +204,20 @@ class PatchNetwork(nn.Module):
             ridge = self.partner(z)
             pred = ridge + self.blend * (pred - ridge)
         return pred if embedding is None else (pred, embedding)
+
+    def embed(self, x):
+        """The embedding alone of ``(N, 1, B, S, S)`` patches: ``forward(x)[1]`` without the prediction's
+        classical partner (the contrastive term's second view needs no prediction).
+
+        Raises
+        ------
+        TypeError
+            When the backbone returns its prediction alone (it has no embedding).
+        """
+        out = self.backbone(self.normalize(x))
+        if not isinstance(out, (tuple, list)):
+            raise TypeError(f"{type(self.backbone).__name__} returns its prediction alone: it has no embedding")
+        return out[1]
 
     @torch.no_grad()
     def fit_inputs(self, batches, targets=None, sample_weight=None):
@@ -274,7 +289,7 @@ class PatchNetwork(nn.Module):
 
     def _mean_spectra(self, batches):
         """The mean normalised spectrum of every patch, as a float64 array."""
-        return torch.cat([self.normalize(x).double().mean(dim=(1, 3, 4)) for x in batches]).cpu().numpy()
+        return torch.cat([self.normalize(x).mean(dim=(1, 3, 4), dtype=torch.float64) for x in batches]).cpu().numpy()
 
     @torch.no_grad()
     def choose_kernel(self, batches, targets, folds, sample_weight=None):

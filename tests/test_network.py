@@ -81,6 +81,42 @@ def test_every_backbone_starts_at_the_ridge_solution(data, name):
         torch.testing.assert_close(net.module_(torch.as_tensor(P))[0], net.module_.skip(z))
 
 
+@pytest.mark.parametrize("name", list_backbones())
+@pytest.mark.parametrize("mode", ["blend", "residual"])
+def test_embed_is_the_forward_passs_embedding(data, name, mode):
+    P, y, coords = data
+    net = ContrastivePatchRegressor(name, max_epochs=1, ridge=mode, random_state=0, batch_size=64,
+                                    **{f"module__{k}": v for k, v in SMALL[name].items()}).fit(P, y, groups=coords)
+    x = torch.as_tensor(P[:40])
+    with torch.no_grad():
+        torch.testing.assert_close(net.module_.embed(x), net.module_(x)[1], rtol=0, atol=0)
+
+
+class _PredictionOnly(nn.Module):
+    def forward(self, z):
+        return z.mean(dim=(1, 3, 4))[:, :1]
+
+
+def test_embed_refuses_a_backbone_without_an_embedding():
+    net = PatchNetwork(_PredictionOnly(), n_bands=4, n_targets=1)
+    with pytest.raises(TypeError, match="_PredictionOnly returns its prediction alone: it has no embedding"):
+        net.embed(torch.ones(2, 1, 4, 3, 3))
+
+
+def test_the_augmented_view_is_embedded_without_a_prediction(data, monkeypatch):
+    P, y, _ = data
+    calls = []
+    embed = PatchNetwork.embed
+    monkeypatch.setattr(PatchNetwork, "embed", lambda self, x: calls.append(len(x)) or embed(self, x))
+    net = ContrastivePatchRegressor("pixel-mlp", alpha=1.0, max_epochs=2, early_stopping=False, batch_size=64,
+                                    random_state=0, module__n_hidden=8).fit(P, y)
+    # one call per training batch, on the whole batch
+    assert calls == [n for epoch in net.history[:, "batches", :, "train_batch_size"] for n in epoch]
+    calls.clear()
+    ContrastivePatchRegressor("pixel-mlp", alpha=0.0, max_epochs=1, early_stopping=False, module__n_hidden=8).fit(P, y)
+    assert calls == []  # no second view without the contrastive term
+
+
 @pytest.mark.parametrize("mode", ["blend", "residual"])
 def test_ridge_and_normalisation_are_fitted_on_the_training_part_only(data, mode):
     P, y, coords = data
