@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from hyperspectral_cl.allocator import keep_freed_memory
 from hyperspectral_cl.reproduce import default_cache_dir, run_reproduction, write_report
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -35,6 +36,7 @@ def main(argv=None):
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--suffix", default="", help="appended to the output file names")
     args = parser.parse_args(argv)
+    keep_freed_memory()  # as the command line does
     if args.threads is None:  # workers: one thread each, as the command line does (threads would spin)
         args.threads = 1 if args.jobs else 2
     torch.set_num_threads(args.threads)

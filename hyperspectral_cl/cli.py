@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ._version import __version__
+from .allocator import keep_freed_memory
 from .network import SPECTRUM_NORMS
 
 __all__ = ["main"]
@@ -425,6 +426,8 @@ def build_parser():
 def main(argv=None):
     """Entry point of the ``hyperspectral-cl`` console script."""
     args = build_parser().parse_args(argv)
+    # every command trains or predicts: freed activations are reused rather than page-faulted again
+    keep_freed_memory()
     if args.command not in ("fit", "predict", "reproduce"):
         return args.func(args)
     with _warnings_as_lines(args.command):

@@ -26,3 +26,14 @@ def test_reproduce_help_shows_every_default(capsys):
     for entry in valued:
         assert "default" in " ".join(entry.split()), entry
     assert "cached" in text
+
+
+def test_every_command_keeps_freed_memory_before_it_runs(tmp_path, monkeypatch, capsys):
+    import hyperspectral_cl.cli as cli
+
+    calls = []
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append(True))
+    missing = str(tmp_path / "missing")
+    code = cli.main(["predict", "--model", missing, "--image", missing, "--out", str(tmp_path / "map.tif")])
+    assert code == 2 and calls == [True]  # before the command's own work, even one that fails
+    assert "hyperspectral-cl predict: error" in capsys.readouterr().err
