@@ -12,7 +12,7 @@ import ctypes
 import os
 import sys
 
-__all__ = ["MALLOC_VARIABLES", "keep_freed_memory"]
+__all__ = ["MALLOC_VARIABLES", "keep_freed_memory", "release_freed_memory"]
 
 #: glibc's environment variables for the two thresholds, and the values :func:`keep_freed_memory` sets
 #: (the largest ``mallopt`` accepts: an ``int``)
@@ -56,7 +56,8 @@ def keep_freed_memory():
     -----
     The memory a step frees stays with the process until it exits, so its peak
     resident memory is what it keeps (about +30 % in the benchmark above).
-    jemalloc or tcmalloc preloaded with ``LD_PRELOAD`` are another route.
+    :func:`release_freed_memory` gives it back between jobs of a long-lived
+    process. jemalloc or tcmalloc preloaded with ``LD_PRELOAD`` are another route.
     """
     if any(name in os.environ for name in MALLOC_VARIABLES):
         return False
@@ -68,3 +69,21 @@ def keep_freed_memory():
     if applied:
         os.environ.update({name: str(value) for name, value in MALLOC_VARIABLES.items()})
     return applied
+
+
+def release_freed_memory():
+    """Give the free memory glibc holds back to the operating system (``malloc_trim``).
+
+    For a long-lived process between two jobs, after :func:`keep_freed_memory`:
+    the memory one job's steps kept for reuse would otherwise stay with the
+    process until it exits. The reproduction runner's worker processes call it
+    after each task (their pool would otherwise take the kept memory for a
+    leak and restart them).
+
+    Returns
+    -------
+    released : bool
+        Whether any memory was given back (False where the C library is not glibc).
+    """
+    libc = _glibc()
+    return libc is not None and libc.malloc_trim(ctypes.c_size_t(0)) == 1

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 import hyperspectral_cl.allocator as allocator
-from hyperspectral_cl.allocator import MALLOC_VARIABLES, keep_freed_memory
+from hyperspectral_cl.allocator import MALLOC_VARIABLES, keep_freed_memory, release_freed_memory
 
 GLIBC = allocator._glibc() is not None
 
@@ -71,3 +71,35 @@ def test_glibc_is_found_only_on_linux(monkeypatch):
     monkeypatch.setattr(allocator.sys, "platform", "linux")
     monkeypatch.setattr(allocator.os, "confstr", lambda name: (_ for _ in ()).throw(ValueError(name)))
     assert allocator._glibc() is None  # musl: no CS_GNU_LIBC_VERSION
+
+
+RELEASE = textwrap.dedent("""
+    import json, os
+    import torch
+    from hyperspectral_cl.allocator import keep_freed_memory, release_freed_memory
+
+    def resident():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    keep_freed_memory()
+    buffer = torch.empty(50_000_000).fill_(1.0)  # 200 MB
+    del buffer
+    kept = resident()
+    released = release_freed_memory()
+    print(json.dumps({"kept": kept, "after": resident(), "released": released}))
+""")
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc_trim only")
+def test_released_memory_goes_back_to_the_system():
+    env = {k: v for k, v in os.environ.items() if k not in MALLOC_VARIABLES}
+    out = subprocess.run([sys.executable, "-c", RELEASE], env=env, capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.splitlines()[-1])
+    assert result["released"]
+    assert result["kept"] - result["after"] > 150e6  # the freed 200 MB buffer, kept until then
+
+
+def test_release_does_nothing_without_glibc(monkeypatch):
+    monkeypatch.setattr(allocator, "_glibc", lambda: None)
+    assert release_freed_memory() is False

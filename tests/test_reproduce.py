@@ -608,3 +608,15 @@ def test_runs_record_the_threads_they_ran_with(tmp_path):
     serial = run_reproduction("synthetic", "quick", cache_dir=None, **grid)
     n = torch.get_num_threads()
     assert {r["device"] for r in serial["runs"]} == {f"cpu ({cpu_name()}, {n} thread{'s' if n > 1 else ''})"}
+
+
+def test_a_worker_releases_what_its_task_kept_even_when_the_task_fails(monkeypatch):
+    import hyperspectral_cl.reproduce.runner as runner
+
+    calls = []
+    monkeypatch.setattr(runner, "release_freed_memory", lambda: calls.append(True))
+    assert runner._call(3, lambda: "done", None) == (3, ("done", []))
+    assert calls == [True]
+    with pytest.raises(ZeroDivisionError):
+        runner._call(4, lambda: 1 / 0, None)
+    assert calls == [True, True]

@@ -24,6 +24,7 @@ from sklearn.model_selection import GridSearchCV
 
 from .._environment import cpu_name
 from .._version import __version__
+from ..allocator import release_freed_memory
 from ..estimator import ContrastivePatchRegressor, TrainingDivergedError
 from .data import SPLITS, load_dataset, make_splits, training_windows, windows_of
 from .models import CLASSICAL, classical_search, deep_pipeline, inner_cv, search_grid
@@ -216,7 +217,12 @@ def _call(index, compute, threads):
     """Run one task in a worker process: ``(index, (result, warnings))``, with ``threads`` torch threads."""
     if threads:
         torch.set_num_threads(threads)
-    return index, _recorded(compute)
+    try:
+        return index, _recorded(compute)
+    finally:
+        # what the task's steps kept for reuse (keep_freed_memory) goes back: loky would take it for a leak
+        # and restart the worker
+        release_freed_memory()
 
 
 def _summarise(caught):
