@@ -1499,8 +1499,9 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
             x_aug = self.augment_(x, generator=current_generator("augment", x.device))
             # detached: no graph is kept for the second view, so its backward pass (2/3 of its cost) is saved
             grad = torch.no_grad() if self.detach_augmented else nullcontext()
-            # the embedding alone: the second view's prediction (and its classical partner) would be discarded
-            embed = getattr(self.module_, "embed", None) or (lambda x: self.module_(x)[1])
+            # the embedding alone: the second view's prediction (and its classical partner) would be discarded.
+            # A wrapper (FSDP, torch.compile) or a subclass runs its own forward
+            embed = self.module_.embed if type(self.module_) is PatchNetwork else (lambda x: self.module_(x)[1])
             with frozen_batchnorm_stats(self.module_), self.autocast(), grad:
                 features_aug = embed(x_aug).float()
             targets = self.split_weights(y[:, None] if y.ndim == 1 else y)[0]

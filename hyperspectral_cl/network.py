@@ -170,8 +170,7 @@ class PatchNetwork(nn.Module):
 
     def kernel_features(self, z):
         """The kernel partner's input: the standardised mean spectrum of normalised patches ``z`` (float64)."""
-        # accumulated in float64 without a float64 copy of the patches
-        return (z.mean(dim=(1, 3, 4), dtype=torch.float64) - self.kernel_mean) / self.kernel_scale
+        return (z.double().mean(dim=(1, 3, 4)) - self.kernel_mean) / self.kernel_scale
 
     def partner(self, z):
         """The classical model the blend falls back on, per target: the ridge map or its kernel partner."""
@@ -289,7 +288,7 @@ class PatchNetwork(nn.Module):
 
     def _mean_spectra(self, batches):
         """The mean normalised spectrum of every patch, as a float64 array."""
-        return torch.cat([self.normalize(x).mean(dim=(1, 3, 4), dtype=torch.float64) for x in batches]).cpu().numpy()
+        return torch.cat([self.normalize(x).double().mean(dim=(1, 3, 4)) for x in batches]).cpu().numpy()
 
     @torch.no_grad()
     def choose_kernel(self, batches, targets, folds, sample_weight=None):

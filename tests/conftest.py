@@ -21,6 +21,18 @@ def _torch_threads():
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+@pytest.fixture(autouse=True)
+def _allocator_left_alone(monkeypatch):
+    # the command line (and the user guide's example) keep freed memory for their own process; run in the
+    # test process, that would change the allocator and os.environ for every later test
+    # (tests/test_allocator.py tests it in subprocesses and with a fake glibc)
+    import hyperspectral_cl.allocator as allocator
+    import hyperspectral_cl.cli as cli
+
+    for module in (allocator, cli):
+        monkeypatch.setattr(module, "keep_freed_memory", lambda: False)
+
+
 @pytest.fixture(scope="session")
 def scene():
     return make_synthetic_scene(n_endmembers=3, shape=(20, 20), n_bands=16, smoothness=1.5, random_state=0)

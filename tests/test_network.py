@@ -117,6 +117,36 @@ def test_the_augmented_view_is_embedded_without_a_prediction(data, monkeypatch):
     assert calls == []  # no second view without the contrastive term
 
 
+class _PassThrough(nn.Module):
+    """A wrapper that hands attribute lookups to the wrapped network, as FSDP and torch.compile's do."""
+
+    def __init__(self, network):
+        super().__init__()
+        self.network, self.calls = network, 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.network(x)
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.network, name)
+
+
+def test_a_wrapped_network_embeds_the_second_view_through_its_own_forward(data, monkeypatch):
+    P, y, _ = data
+    calls = []
+    monkeypatch.setattr(PatchNetwork, "embed", lambda self, x: calls.append(len(x)))
+    net = ContrastivePatchRegressor("pixel-mlp", alpha=1.0, max_epochs=0, early_stopping=False, batch_size=64,
+                                    random_state=0, module__n_hidden=8).fit(P, y)
+    net.module_ = _PassThrough(net.module_)
+    batch = (torch.as_tensor(P[:64]), torch.as_tensor(y[:64], dtype=torch.float32))
+    net.train_step(batch)
+    assert net.module_.calls == 2 and calls == []  # both views through the wrapper, never around it
+
+
 @pytest.mark.parametrize("mode", ["blend", "residual"])
 def test_ridge_and_normalisation_are_fitted_on_the_training_part_only(data, mode):
     P, y, coords = data

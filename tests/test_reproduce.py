@@ -110,6 +110,11 @@ def test_paper_cpu_preset_is_the_papers_input_size_for_li_and_hamida():
     assert get_preset("quick", variants=["baseline"]).variants == ("baseline",)
     with pytest.raises(TypeError, match="variants must be a sequence of variant names, got 'baseline'"):
         get_preset("quick", variants="baseline")
+    assert get_preset("quick", variants=(v for v in ["baseline", "spatial"])).variants == ("baseline", "spatial")
+    with pytest.raises(ValueError, match=r"variants must name each variant once, got \('spatial', 'spatial'\)"):
+        get_preset("quick", variants=["spatial", "spatial"])
+    with pytest.raises(ValueError, match="backbones must name each backbone once"):
+        get_preset("quick", backbones=["li", "luo", "li"])
 
 
 def test_the_presets_backbones_run_by_default_and_stay_out_of_the_cache_key(tiny_run, monkeypatch):

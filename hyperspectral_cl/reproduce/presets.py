@@ -120,10 +120,13 @@ class Preset:
 
     def __post_init__(self):
         for field, what in (("backbones", "backbone"), ("variants", "variant")):
-            names = getattr(self, field)
-            if isinstance(names, str) or not all(isinstance(n, str) for n in names):
-                raise TypeError(f"{field} must be a sequence of {what} names, got {names!r}")
-            object.__setattr__(self, field, tuple(names))  # hashable, like the other fields
+            given = getattr(self, field)
+            names = () if isinstance(given, str) else tuple(given)  # a generator is read once
+            if isinstance(given, str) or not all(isinstance(n, str) for n in names):
+                raise TypeError(f"{field} must be a sequence of {what} names, got {given!r}")
+            if len(set(names)) < len(names):
+                raise ValueError(f"{field} must name each {what} once, got {names!r}")
+            object.__setattr__(self, field, names)  # hashable, like the other fields
 
     def as_dict(self):
         """The preset as a plain dict (recorded with every result)."""
