@@ -422,7 +422,7 @@ def test_detach_augmented_keeps_no_graph_of_the_augmented_view(patches):
         net = ContrastivePatchRegressor("li", **tiny_net_params(alpha=1.0, augment=Spy(), detach_augmented=detach,
                                                                 max_epochs=1, early_stopping=False))
         net.fit(X, y)
-        handle = net.module_.register_forward_hook(record)
+        handle = net.module_.backbone.register_forward_hook(record)  # both views pass through it
         seen.clear()
         net.get_training_loss(torch.as_tensor(X), torch.as_tensor((y - net.y_mean_) / net.y_scale_))
         handle.remove()
