@@ -332,8 +332,9 @@ def build_parser():
     rep.add_argument("--dataset", default="synthetic", choices=["synthetic", "samson"], help="(default synthetic)")
     rep.add_argument("--preset", default="quick", choices=["quick", "cpu", "paper-cpu", "full"],
                      help="quick: about 1.5 minutes on 2 CPU cores; cpu: about an hour; paper-cpu: the paper's "
-                          "10 x 10 windows and every band for li and hamida (hours on 2 CPU cores); full: the "
-                          "paper's scale (GPU) (default quick)")
+                          "10 x 10 windows and every band for li and hamida (about 2 hours for Samson on 2 CPU "
+                          "cores, an estimated 3 for the synthetic scene); full: the paper's scale (GPU) "
+                          "(default quick)")
     rep.add_argument("--seeds", type=int, default=None, help="seeds per row (default: the preset's)")
     rep.add_argument("--backbones", nargs="+", default=None,
                      help="(default: the preset's: all five; li and hamida for paper-cpu)")

@@ -151,8 +151,8 @@ PRESETS = {
     ),
     # the paper's input size (10 x 10 windows, every band) on CPU cores, for the two backbones that train there in
     # minutes: fewer training windows, seeds and candidates than `full`, and only the variants the paper's tables
-    # compare (baseline and spectral+spatial, in both recipes); timings in the user guide ("Reproducing the
-    # paper's tables")
+    # compare (baseline and spectral+spatial, in both recipes): 1 h 55 min for Samson with 2 workers on 2 AVX2
+    # cores (user guide, "Reproducing the paper's tables")
     "paper-cpu": Preset(
         "paper-cpu", seeds=2, epochs=30, n_train=256, n_test=1024, window=10, bands=None, synthetic_shape=(100, 100),
         alphas=(1.0,), radius_quantiles=(0.05, 0.2), temperatures=(0.1,), max_epochs=60, backbones=("li", "hamida"),
