@@ -121,7 +121,7 @@ class Preset:
     def __post_init__(self):
         for field, what in (("backbones", "backbone"), ("variants", "variant")):
             given = getattr(self, field)
-            names = () if isinstance(given, str) else tuple(given)  # a generator is read once
+            names = tuple(given)  # a generator is read once
             if isinstance(given, str) or not all(isinstance(n, str) for n in names):
                 raise TypeError(f"{field} must be a sequence of {what} names, got {given!r}")
             if len(set(names)) < len(names):
