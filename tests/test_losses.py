@@ -559,7 +559,7 @@ def test_bad_positive_reduction():
 # --------------------------------------------------------------------------- #
 # 7. radius_positive_mask
 # --------------------------------------------------------------------------- #
-@pytest.mark.parametrize(("m", "s"), [(1, 1), (2, 1), (5, 1), (8, 2), (7, 3)])
+@pytest.mark.parametrize(("m", "s"), [(1, 1), (2, 1), (5, 1), (8, 2), (7, 3), (9, 6)])
 @pytest.mark.parametrize("radius", [0.0, 0.5, 1.0, 1.5, 10.0])
 def test_radius_positive_mask(m, s, radius):
     _, targets = make_batch(m, 1, s, seed=40 + m + s, force_mix=False)
