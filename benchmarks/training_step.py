@@ -4,6 +4,7 @@
     python benchmarks/training_step.py --precisions fp32  # a CPU without native bfloat16
     python benchmarks/training_step.py --quick            # B = 56, 5 x 5 patches, batch 64: a smoke run
     python benchmarks/training_step.py --device cuda --out benchmarks/results/training_step_cuda
+    python benchmarks/training_step.py --plain-malloc     # glibc's default allocator settings
 
 Each step is the estimator's own (``ContrastivePatchRegressor.train_step``: forward, loss, backward,
 clipping, AdamW update) on a network fitted to the data's shape, with the package's defaults
@@ -11,10 +12,15 @@ clipping, AdamW update) on a network fitted to the data's shape, with the packag
 (one forward pass), *contrastive* is ``alpha=1`` (an augmented view through the same network and the
 SupCon term on both views), *detached* is ``alpha=1, detach_augmented=True`` (the augmented view
 without a backward pass). The variants of a backbone and band count (three per precision) are timed
-in alternation in one process (median of at least ``--reps`` calls and 2 s each, after a warm-up), so
-load on the machine affects them alike. The ratios contrastive / baseline and detached / baseline are
-the cost of the contrastive term; fp32 / bf16 the gain of ``precision='bf16'``. Seconds per epoch =
+in rounds, one call of each per round, in one process (at least ``--reps`` rounds and 2 s per variant,
+after a warm-up), so load on the machine affects them alike. Seconds per step are medians over the
+rounds; the ratios contrastive / baseline and detached / baseline (the cost of the contrastive term) are
+the median and range of the ratios within each round, the calls a few seconds apart; fp32 / bf16 is the
+gain of ``precision='bf16'``. Seconds per epoch =
 seconds per step x steps for ``--epoch-windows`` windows (2,000 by default, the paper's training set).
+Like every ``hyperspectral-cl`` command, the script first calls
+:func:`hyperspectral_cl.allocator.keep_freed_memory` (``--plain-malloc``: not); the report says
+whether the setting was in force.
 
 Writes benchmarks/results/training_step.md (and .json).
 """
@@ -33,6 +39,7 @@ import torch
 
 from hyperspectral_cl import ContrastivePatchRegressor
 from hyperspectral_cl._environment import cpu_name, versions
+from hyperspectral_cl.allocator import keep_freed_memory
 from hyperspectral_cl.backbones import list_backbones
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -52,8 +59,8 @@ def fitted_net(backbone, X, y, kind, precision, device):
     return net
 
 
-def median_times(steps, reps, min_seconds=2.0):
-    """Median seconds per call of each callable, called in alternation after one warm-up call each."""
+def alternated_times(steps, reps, min_seconds=2.0):
+    """Seconds of every call of each callable, called in rounds (one call each) after one warm-up call each."""
     for fn in steps.values():
         fn()
     times = {k: [] for k in steps}
@@ -63,7 +70,7 @@ def median_times(steps, reps, min_seconds=2.0):
             t = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - t)
-    return {k: float(np.median(v)) for k, v in times.items()}
+    return times
 
 
 def measure(backbone, bands, patch, batch, reps, device, precisions):
@@ -75,7 +82,7 @@ def measure(backbone, bands, patch, batch, reps, device, precisions):
         net = fitted_net(backbone, X, y, kind, precision, device)
         batch_ = (torch.as_tensor(X, device=device), torch.as_tensor((y - net.y_mean_) / net.y_scale_, device=device))
         steps[(kind, precision)] = (lambda n=net, b=batch_: (n.train_step(b), _sync(device)))
-    return median_times(steps, reps)
+    return alternated_times(steps, reps)
 
 
 def _sync(device):
@@ -91,7 +98,9 @@ def report(rows, args, out):
         f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''}); {versions()}. "
         f"Batch {args.batch}, {args.patch} x {args.patch} patches; the "
         "estimator's own training step with its defaults (pooled features, `augment='spatial'`); median seconds per "
-        f"step, variants alternated in one process. Epoch = {per_epoch} steps ({args.epoch_windows} windows).", "",
+        f"step, variants alternated in one process ({args.reps}+ rounds); ratios: median (range) of those within "
+        f"each round. Epoch = {per_epoch} steps ({args.epoch_windows} windows). "
+        f"Allocator: {args.allocator}.", "",
         "| B | backbone | precision | baseline s/step | contrastive s/step | detached s/step "
         "| contrastive / baseline | detached / baseline | speed-up over fp32 (baseline, contrastive, detached) "
         "| s/epoch: baseline, contrastive, detached |",
@@ -99,17 +108,24 @@ def report(rows, args, out):
     ]
     for r in rows:
         t = r["seconds"]
+        rounds = r["rounds"]
         for precision in args.precisions:
             b, c, d = (t[f"{k}/{precision}"] for k in KINDS)
             fp32 = [t.get(f"{k}/fp32") for k in KINDS]
             gain = ", ".join(f"x{ref / v:.2f}" for ref, v in zip(fp32, (b, c, d), strict=True)) \
                 if precision != "fp32" and None not in fp32 else "—"
             lines.append(
-                f"| {r['bands']} | {r['backbone']} | {precision} | {b:.3f} | {c:.3f} | {d:.3f} | {c / b:.2f} "
-                f"| {d / b:.2f} | {gain} | {b * per_epoch:.1f}, {c * per_epoch:.1f}, {d * per_epoch:.1f} |")
+                f"| {r['bands']} | {r['backbone']} | {precision} | {b:.3f} | {c:.3f} | {d:.3f} "
+                f"| {_ratio(rounds, 'contrastive', precision)} | {_ratio(rounds, 'detached', precision)} | {gain} | {b * per_epoch:.1f}, {c * per_epoch:.1f}, {d * per_epoch:.1f} |")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
     print("\n".join(lines))
+
+
+def _ratio(rounds, kind, precision):
+    """Median (min-max) over the rounds of ``kind`` / baseline, each ratio within one round."""
+    ratios = np.asarray(rounds[f"{kind}/{precision}"]) / np.asarray(rounds[f"baseline/{precision}"])
+    return f"{np.median(ratios):.2f} ({ratios.min():.2f}-{ratios.max():.2f})"
 
 
 def main(argv=None):
@@ -125,19 +141,26 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--plain-malloc", action="store_true",
+                        help="leave glibc's allocator as it is (default: keep_freed_memory(), as the CLI)")
     parser.add_argument("--out", default=str(RESULTS / "training_step"))
     args = parser.parse_args(argv)
     if args.quick:
         args.bands, args.patch, args.batch, args.reps = [56], 5, 64, 1
     if args.threads:
         torch.set_num_threads(args.threads)
+    kept = not args.plain_malloc and keep_freed_memory()
+    args.allocator = ("glibc keeps freed memory for reuse (`keep_freed_memory()`, as every `hyperspectral-cl` command)"
+                      if kept else "glibc's settings as the environment left them")
     warnings.filterwarnings("ignore", category=UserWarning)
     rows = []
     for bands in args.bands:
         for backbone in args.backbones:
-            seconds = measure(backbone, bands, args.patch, args.batch, args.reps, args.device, args.precisions)
-            rows.append({"bands": bands, "backbone": backbone, "seconds": {f"{k}/{p}": v for (k, p), v in seconds.items()}})
-            print(bands, backbone, {f"{k}/{p}": round(v, 4) for (k, p), v in seconds.items()}, flush=True)
+            times = measure(backbone, bands, args.patch, args.batch, args.reps, args.device, args.precisions)
+            rounds = {f"{k}/{p}": v[:min(map(len, times.values()))] for (k, p), v in times.items()}
+            seconds = {key: float(np.median(v)) for key, v in rounds.items()}
+            rows.append({"bands": bands, "backbone": backbone, "seconds": seconds, "rounds": rounds})
+            print(bands, backbone, {key: round(v, 4) for key, v in seconds.items()}, flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     report(rows, args, out)
