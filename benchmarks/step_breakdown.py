@@ -17,19 +17,15 @@ Writes benchmarks/results/step_breakdown.md (and .json).
 
 import argparse
 import datetime
-import json
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from training_step import fitted_net
+from training_step import apply_step_arguments, fitted_net, step_arguments, write_report
 
 from hyperspectral_cl._environment import cpu_name, versions
-from hyperspectral_cl.allocator import keep_freed_memory
-from hyperspectral_cl.backbones import list_backbones
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BASELINE_PARTS = ("forward", "backward")
@@ -120,31 +116,14 @@ def report(rows, args, out):
             f"| {r['bands']} | {r['backbone']} | {', '.join(f'{b[p]:.0f}' for p in BASELINE_PARTS)} "
             f"| {', '.join(f'{c[p]:.0f}' for p in CONTRASTIVE_PARTS)} | {2 * base:.0f} | {con:.0f} "
             f"| {con - 2 * base:+.0f} ({(con - 2 * base) / base:+.0%}) | {extra:.0f} ({extra / base:.0%}) |")
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
-    print("\n".join(lines))
+    write_report(lines, rows, out)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bands", type=int, nargs="+", default=[224, 156])
-    parser.add_argument("--patch", type=int, default=10)
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--backbones", nargs="+", default=list_backbones())
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--plain-malloc", action="store_true",
-                        help="leave glibc's allocator as it is (default: keep_freed_memory(), as the CLI)")
-    parser.add_argument("--out", default=str(RESULTS / "step_breakdown"))
+    step_arguments(parser, reps=5, out="step_breakdown")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.bands, args.patch, args.batch, args.reps = [56], 5, 64, 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    kept = not args.plain_malloc and keep_freed_memory()
-    args.allocator = "glibc keeps freed memory (`keep_freed_memory()`)" if kept else "glibc's settings as they were"
-    warnings.filterwarnings("ignore", category=UserWarning)
+    apply_step_arguments(args, quick_reps=2)
     rows = []
     for bands in args.bands:
         for backbone in args.backbones:
@@ -152,9 +131,7 @@ def main(argv=None):
             ms = {kind: {part: 1e3 * v for part, v in parts.items()} for kind, parts in seconds.items()}
             rows.append({"bands": bands, "backbone": backbone, "ms": ms})
             print(bands, backbone, {k: {p: round(v) for p, v in parts.items()} for k, parts in ms.items()}, flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    report(rows, args, out)
+    report(rows, args, Path(args.out))
     return 0
 
 

@@ -117,6 +117,12 @@ def report(rows, args, out):
             lines.append(
                 f"| {r['bands']} | {r['backbone']} | {precision} | {b:.3f} | {c:.3f} | {d:.3f} "
                 f"| {_ratio(rounds, 'contrastive', precision)} | {_ratio(rounds, 'detached', precision)} | {gain} | {b * per_epoch:.1f}, {c * per_epoch:.1f}, {d * per_epoch:.1f} |")
+    write_report(lines, rows, out)
+
+
+def write_report(lines, rows, out):
+    """``<out>.md`` from the report's lines and ``<out>.json`` from its rows (folder created); the table printed."""
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
     print("\n".join(lines))
@@ -128,31 +134,41 @@ def _ratio(rounds, kind, precision):
     return f"{np.median(ratios):.2f} ({ratios.min():.2f}-{ratios.max():.2f})"
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def step_arguments(parser, reps, out):
+    """The options this script shares with ``step_breakdown.py`` (sizes, rounds, threads, allocator, output)."""
     parser.add_argument("--bands", type=int, nargs="+", default=[224, 156])
     parser.add_argument("--patch", type=int, default=10)
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--epoch-windows", type=int, default=2000)
+    parser.add_argument("--reps", type=int, default=reps)
     parser.add_argument("--backbones", nargs="+", default=list_backbones())
-    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "fp16"],
-                        help="bf16 pays only with native support (see the report's CPU line); fp16 is for CUDA")
-    parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--plain-malloc", action="store_true",
                         help="leave glibc's allocator as it is (default: keep_freed_memory(), as the CLI)")
-    parser.add_argument("--out", default=str(RESULTS / "training_step"))
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", default=str(RESULTS / out))
+
+
+def apply_step_arguments(args, quick_reps):
+    """Apply ``--quick``, ``--threads`` and the allocator setting; ``args.allocator`` says which is in force."""
     if args.quick:
-        args.bands, args.patch, args.batch, args.reps = [56], 5, 64, 1
+        args.bands, args.patch, args.batch, args.reps = [56], 5, 64, quick_reps
     if args.threads:
         torch.set_num_threads(args.threads)
     kept = not args.plain_malloc and keep_freed_memory()
     args.allocator = ("glibc keeps freed memory for reuse (`keep_freed_memory()`, as every `hyperspectral-cl` command)"
                       if kept else "glibc's settings as the environment left them")
     warnings.filterwarnings("ignore", category=UserWarning)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    step_arguments(parser, reps=3, out="training_step")
+    parser.add_argument("--epoch-windows", type=int, default=2000)
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "fp16"],
+                        help="bf16 pays only with native support (see the report's CPU line); fp16 is for CUDA")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    apply_step_arguments(args, quick_reps=1)
     rows = []
     for bands in args.bands:
         for backbone in args.backbones:
@@ -161,9 +177,7 @@ def main(argv=None):
             seconds = {key: float(np.median(v)) for key, v in rounds.items()}
             rows.append({"bands": bands, "backbone": backbone, "seconds": seconds, "rounds": rounds})
             print(bands, backbone, {key: round(v, 4) for key, v in seconds.items()}, flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    report(rows, args, out)
+    report(rows, args, Path(args.out))
     return 0
 
 
