@@ -27,7 +27,6 @@ from training_step import apply_step_arguments, fitted_net, step_arguments, writ
 
 from hyperspectral_cl._environment import cpu_name, versions
 
-RESULTS = Path(__file__).resolve().parent / "results"
 BASELINE_PARTS = ("forward", "backward")
 CONTRASTIVE_PARTS = ("forward", "augment", "embed view", "loss", "backward")
 

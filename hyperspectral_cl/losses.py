@@ -81,7 +81,7 @@ def radius_positive_mask(targets, radius):
     if t.device.type != "mps":
         t = t.double()
     # one (M, M) square per target column, summed in place: the (M, M, n_targets) difference tensor and its
-    # reduction over a short last axis cost 4x as much (the contrastive term's largest fixed cost per step)
+    # reduction over a short last axis cost 3-6x as much (the contrastive term's largest fixed cost per step)
     d2 = torch.zeros(t.shape[0], t.shape[0], dtype=t.dtype, device=t.device)
     for column in t.T:
         diff = column[:, None] - column[None, :]
