@@ -1,4 +1,4 @@
-"""What one training step and one epoch cost, per backbone: baseline, contrastive and detached, per precision.
+"""What one training step and one epoch cost, per backbone: baseline, two-pass floor, contrastive, detached, per precision.
 
     python benchmarks/training_step.py                    # B = 224 and 156, 10 x 10 patches, batch 256 (CPU)
     python benchmarks/training_step.py --precisions fp32  # a CPU without native bfloat16
@@ -11,11 +11,17 @@ clipping, AdamW update) on a network fitted to the data's shape, with the packag
 (pooled map features where the backbone has them, ``augment='spatial'``): *baseline* is ``alpha=0``
 (one forward pass), *contrastive* is ``alpha=1`` (an augmented view through the same network and the
 SupCon term on both views), *detached* is ``alpha=1, detach_augmented=True`` (the augmented view
-without a backward pass). The variants of a backbone and band count (three per precision) are timed
+without a backward pass). *two-pass* is the contrastive step with nothing of the contrastive term but its
+passes: an identity augmentation (a copy) and a loss that costs nothing (the mean square of both views'
+features), so two forward and two backward passes and one update: the floor the paper's gradient cannot go
+under. contrastive / two-pass is what the augmentation and the SupCon term add to that floor; two-pass /
+baseline is what a second pass costs on the machine. The variants of a backbone and band count (four per
+precision) are timed
 in rounds, one call of each per round, in one process (at least ``--reps`` rounds and 2 s per variant,
 after a warm-up), so load on the machine affects them alike. Seconds per step are medians over the
 rounds; the ratios contrastive / baseline and detached / baseline (the cost of the contrastive term) are
-the median and range of the ratios within each round, the calls a few seconds apart; fp32 / bf16 is the
+(and contrastive / two-pass) are the median and range of the ratios within each round, the calls a few
+seconds apart; fp32 / bf16 is the
 gain of ``precision='bf16'``. Seconds per epoch =
 seconds per step x steps for ``--epoch-windows`` windows (2,000 by default, the paper's training set).
 Like every ``hyperspectral-cl`` command, the script first calls
@@ -40,17 +46,25 @@ import torch
 from hyperspectral_cl import ContrastivePatchRegressor
 from hyperspectral_cl._environment import cpu_name, versions
 from hyperspectral_cl.allocator import keep_freed_memory
+from hyperspectral_cl.augment import Compose
 from hyperspectral_cl.backbones import list_backbones
 
 RESULTS = Path(__file__).resolve().parent / "results"
-KINDS = ("baseline", "contrastive", "detached")
+KINDS = ("baseline", "two-pass", "contrastive", "detached")
+
+
+def passes_only_loss(features, targets, *, radius, temperature):
+    """A contrastive loss that costs nothing beside the passes: the mean square of both views' features."""
+    return features.square().mean()
 
 
 def fitted_net(backbone, X, y, kind, precision, device):
     """A regressor whose network, optimiser and callbacks are built for ``X`` (no epoch trained)."""
+    # two-pass: an empty Compose copies the batch, the loss is free: what is left is the two passes
+    floor = {"augment": Compose([]), "contrastive": passes_only_loss} if kind == "two-pass" else {}
     net = ContrastivePatchRegressor(backbone, alpha=0.0 if kind == "baseline" else 1.0, precision=precision,
                                     detach_augmented=kind == "detached", max_epochs=0, early_stopping=False,
-                                    random_state=0, device=device, batch_size=len(X))
+                                    random_state=0, device=device, batch_size=len(X), **floor)
     net.fit(X, y)
     net.notify("on_train_begin", X=X, y=y)  # the schedule's callbacks expect a training call
     net.history.new_epoch()
@@ -93,30 +107,35 @@ def _sync(device):
 def report(rows, args, out):
     per_epoch = math.ceil(args.epoch_windows / args.batch)
     lines = [
-        "## Training step cost: baseline, contrastive and detached, per precision", "",
+        "## Training step cost: baseline, the two-pass floor, contrastive and detached, per precision", "",
         f"{datetime.date.today().isoformat()}; {args.device} ({cpu_name() if args.device == 'cpu' else torch.cuda.get_device_name()}, "
         f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''}); {versions()}. "
         f"Batch {args.batch}, {args.patch} x {args.patch} patches; the "
-        "estimator's own training step with its defaults (pooled features, `augment='spatial'`); median seconds per "
+        "estimator's own training step with its defaults (pooled features, `augment='spatial'`); *two-pass* is that "
+        "step with an identity augmentation and a free loss on both views' features (two forward and two backward "
+        "passes, one update: the floor of the paper's gradient); median seconds per "
         f"step, variants alternated in one process ({args.reps}+ rounds); ratios: median (range) of those within "
         f"each round. Epoch = {per_epoch} steps ({args.epoch_windows} windows). "
         f"Allocator: {args.allocator}.", "",
-        "| B | backbone | precision | baseline s/step | contrastive s/step | detached s/step "
-        "| contrastive / baseline | detached / baseline | speed-up over fp32 (baseline, contrastive, detached) "
-        "| s/epoch: baseline, contrastive, detached |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| B | backbone | precision | baseline s/step | two-pass s/step | contrastive s/step | detached s/step "
+        "| two-pass / baseline | contrastive / baseline | contrastive / two-pass | detached / baseline "
+        "| speed-up over fp32 (baseline, contrastive, detached) | s/epoch: baseline, contrastive, detached |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         t = r["seconds"]
         rounds = r["rounds"]
         for precision in args.precisions:
-            b, c, d = (t[f"{k}/{precision}"] for k in KINDS)
-            fp32 = [t.get(f"{k}/fp32") for k in KINDS]
+            b, f, c, d = (t[f"{k}/{precision}"] for k in KINDS)
+            fp32 = [t.get(f"{k}/fp32") for k in ("baseline", "contrastive", "detached")]
             gain = ", ".join(f"x{ref / v:.2f}" for ref, v in zip(fp32, (b, c, d), strict=True)) \
                 if precision != "fp32" and None not in fp32 else "—"
+            ratios = " | ".join(_ratio(rounds, kind, over, precision) for kind, over in
+                                [("two-pass", "baseline"), ("contrastive", "baseline"), ("contrastive", "two-pass"),
+                                 ("detached", "baseline")])
             lines.append(
-                f"| {r['bands']} | {r['backbone']} | {precision} | {b:.3f} | {c:.3f} | {d:.3f} "
-                f"| {_ratio(rounds, 'contrastive', precision)} | {_ratio(rounds, 'detached', precision)} | {gain} | {b * per_epoch:.1f}, {c * per_epoch:.1f}, {d * per_epoch:.1f} |")
+                f"| {r['bands']} | {r['backbone']} | {precision} | {b:.3f} | {f:.3f} | {c:.3f} | {d:.3f} | {ratios} "
+                f"| {gain} | {b * per_epoch:.1f}, {c * per_epoch:.1f}, {d * per_epoch:.1f} |")
     write_report(lines, rows, out)
 
 
@@ -128,9 +147,9 @@ def write_report(lines, rows, out):
     print("\n".join(lines))
 
 
-def _ratio(rounds, kind, precision):
-    """Median (min-max) over the rounds of ``kind`` / baseline, each ratio within one round."""
-    ratios = np.asarray(rounds[f"{kind}/{precision}"]) / np.asarray(rounds[f"baseline/{precision}"])
+def _ratio(rounds, kind, over, precision):
+    """Median (min-max) over the rounds of ``kind`` / ``over``, each ratio within one round."""
+    ratios = np.asarray(rounds[f"{kind}/{precision}"]) / np.asarray(rounds[f"{over}/{precision}"])
     return f"{np.median(ratios):.2f} ({ratios.min():.2f}-{ratios.max():.2f})"
 
 
