@@ -265,8 +265,8 @@ class ContrastivePatchRegressor(NeuralNetRegressor):
         the augmented view's features serving as fixed points (a
         stop-gradient, as MoCo's keys and SimSiam's targets are). The augmented
         view then costs one forward pass without a backward pass or a stored
-        graph: on the five paper backbones a contrastive step took 1.2-1.4
-        baseline steps instead of 2.0-2.2 (``benchmarks/training_step.py``;
+        graph: on the five paper backbones a contrastive step took 1.15-1.5
+        baseline steps instead of 1.96-2.24 (``benchmarks/training_step.py``;
         little gain on ``'pixel-mlp'``, whose cost is outside the network).
         The gradient is not the paper's (which trains through both views): with
         the ridge blend on, accuracy was the same within the seed spread, but
