@@ -66,7 +66,9 @@ def main(argv=None):
     rows = []
     try:
         for load in args.loads:
-            busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(load)]
+            # busy loops that end with this process, also when it is killed (no finally runs then)
+            loop = f"import os\nwhile os.getppid() == {os.getpid()}: pass"
+            busy = [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(load)]
             try:
                 for name, cmd in commands(work).items():
                     if args.only and not name.startswith(tuple(args.only)):
