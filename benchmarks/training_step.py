@@ -19,9 +19,9 @@ baseline is what a second pass costs on the machine. The variants of a backbone 
 precision) are timed
 in rounds, one call of each per round, in one process (at least ``--reps`` rounds and 2 s per variant,
 after a warm-up), so load on the machine affects them alike. Seconds per step are medians over the
-rounds; the ratios contrastive / baseline and detached / baseline (the cost of the contrastive term) are
-(and contrastive / two-pass) are the median and range of the ratios within each round, the calls a few
-seconds apart; fp32 / bf16 is the
+rounds; the ratios contrastive / baseline, detached / baseline (the cost of the contrastive term) and
+contrastive / two-pass are the median and range of the ratios within each round, the calls a few seconds
+apart; fp32 / bf16 is the
 gain of ``precision='bf16'``. Seconds per epoch =
 seconds per step x steps for ``--epoch-windows`` windows (2,000 by default, the paper's training set).
 Like every ``hyperspectral-cl`` command, the script first calls

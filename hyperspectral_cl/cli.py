@@ -331,7 +331,7 @@ def build_parser():
     )
     rep.add_argument("--dataset", default="synthetic", choices=["synthetic", "samson"], help="(default synthetic)")
     rep.add_argument("--preset", default="quick", choices=["quick", "cpu", "paper-cpu", "full"],
-                     help="quick: 1.5 minutes on 2 AVX-512 CPU cores, 6 on 2 AVX2 ones; cpu: about an hour; paper-cpu: the paper's "
+                     help="quick: 1.5-6 minutes on 2 CPU cores, by the CPU; cpu: about an hour; paper-cpu: the paper's "
                           "10 x 10 windows and every band for li and hamida (about 2 hours for Samson on 2 CPU "
                           "cores, an estimated 3 for the synthetic scene); full: the paper's scale (GPU) "
                           "(default quick)")
