@@ -16,14 +16,12 @@ passes: an identity augmentation (a copy) and a loss that costs nothing (the mea
 features), so two forward and two backward passes and one update: the floor the paper's gradient cannot go
 under. contrastive / two-pass is what the augmentation and the SupCon term add to that floor; two-pass /
 baseline is what a second pass costs on the machine. The variants of a backbone and band count (four per
-precision) are timed
-in rounds, one call of each per round, in one process (at least ``--reps`` rounds and 2 s per variant,
-after a warm-up), so load on the machine affects them alike. Seconds per step are medians over the
-rounds; the ratios contrastive / baseline, detached / baseline (the cost of the contrastive term) and
-contrastive / two-pass are the median and range of the ratios within each round, the calls a few seconds
-apart; fp32 / bf16 is the
-gain of ``precision='bf16'``. Seconds per epoch =
-seconds per step x steps for ``--epoch-windows`` windows (2,000 by default, the paper's training set).
+precision) are timed in rounds, one call of each per round, in one process (at least ``--reps`` rounds and
+2 s per variant, after a warm-up), so load on the machine affects them alike. Seconds per step are medians
+over the rounds; the ratios contrastive / baseline, detached / baseline (the cost of the contrastive term)
+and contrastive / two-pass are the median and range of the ratios within each round, the calls a few
+seconds apart; fp32 / bf16 is the gain of ``precision='bf16'``. Seconds per epoch = seconds per step x
+steps for ``--epoch-windows`` windows (2,000 by default, the paper's training set).
 Like every ``hyperspectral-cl`` command, the script first calls
 :func:`hyperspectral_cl.allocator.keep_freed_memory` (``--plain-malloc``: not); the report says
 whether the setting was in force.
